@@ -11,11 +11,34 @@ export function report(name: string, metric: string, value: number, goal?: { op:
 export async function medianMs(fn: () => unknown, runs = 7, warmup = 2): Promise<number> {
   for (let i = 0; i < warmup; i++) await fn();
   const times: number[] = [];
+  // Start each measured run on a collected heap (bench/run.ts passes --expose-gc), so one
+  // run does not pay for the garbage of the run before it.
+  const gc = (globalThis as { gc?: () => void }).gc;
   for (let i = 0; i < runs; i++) {
+    gc?.();
     const t0 = process.hrtime.bigint();
     await fn();
     times.push(Number(process.hrtime.bigint() - t0) / 1e6);
   }
   times.sort((a, b) => a - b);
   return times[Math.floor(times.length / 2)]!;
+}
+
+/**
+ * Medians of several functions measured in interleaved rounds (a, b, c, a, b, c, …), so
+ * a change in machine load during the run hits each of them alike and their ratios hold.
+ */
+export async function interleavedMedianMs<K extends string>(fns: Record<K, () => unknown>, runs = 9, warmup = 2): Promise<Record<K, number>> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  const names = Object.keys(fns) as K[];
+  const times = Object.fromEntries(names.map((n) => [n, [] as number[]])) as Record<K, number[]>;
+  for (let i = 0; i < warmup + runs; i++) {
+    for (const n of names) {
+      gc?.();
+      const t0 = process.hrtime.bigint();
+      await fns[n]();
+      if (i >= warmup) times[n].push(Number(process.hrtime.bigint() - t0) / 1e6);
+    }
+  }
+  return Object.fromEntries(names.map((n) => [n, times[n].sort((x, y) => x - y)[Math.floor(runs / 2)]!])) as Record<K, number>;
 }

@@ -18,3 +18,14 @@ export function checkXmlText(what: string, value: string): string {
 export function fullPath(logicalPath: string, componentName: string): string {
   return logicalPath ? `${logicalPath}\\${componentName}` : componentName;
 }
+
+/**
+ * A logical path is empty (top level) or `\`-separated non-empty elements: no leading,
+ * trailing or doubled backslash, which would name an element that cannot exist.
+ */
+export function checkLogicalPath(logicalPath: string): string {
+  if (logicalPath !== '' && logicalPath.split('\\').some((e) => e === '')) {
+    throw new VssError('E_INVALIDARG', `the logical path "${logicalPath}" has an empty element (a leading, trailing or doubled backslash); write it as element\\element`);
+  }
+  return checkXmlText('the logical path', logicalPath);
+}

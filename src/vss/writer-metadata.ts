@@ -18,7 +18,7 @@ import {
   WriterRestore,
   writerRestoreCodec,
 } from './enums.js';
-import { checkXmlText, fullPath } from './strings.js';
+import { checkLogicalPath, checkXmlText, fullPath } from './strings.js';
 
 /** A file set: directory, file name pattern, recursion (exclude lists, mappings, new targets). */
 export interface FileSpec {
@@ -311,7 +311,7 @@ export class WriterMetadataBuilder {
   }
 
   addComponent(input: AddComponentInput): this {
-    const logicalPath = checkXmlText('the logical path', input.logicalPath ?? '');
+    const logicalPath = checkLogicalPath(input.logicalPath ?? '');
     const name = input.componentName;
     if (input.type !== ComponentType.DATABASE && input.type !== ComponentType.FILEGROUP) {
       badArg(`component type ${input.type} is not VSS_CT_DATABASE or VSS_CT_FILEGROUP`);

@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+// The shadowcopy command line. One file per command under commands/; errors print their
+// VSS name and message and exit non-zero, never a stack trace for a user mistake.
+import { Command, CommanderError } from 'commander';
+import { VssError } from '../vss/index.js';
+import { registerInspect } from './commands/inspect.js';
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('shadowcopy')
+    .description('The Volume Shadow Copy Service, rebuilt for Linux')
+    .version('0.1.0')
+    .exitOverride()
+    .showHelpAfterError();
+  registerInspect(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode;
+    if (e instanceof VssError) {
+      process.stderr.write(`shadowcopy: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

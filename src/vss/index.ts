@@ -1,0 +1,8 @@
+// The VSS model: pure and synchronous.
+export * from './guid.js';
+export * from './errors.js';
+export * from './enums.js';
+export * from './strings.js';
+export * from './writer-metadata.js';
+export * from './backup-components.js';
+export * from './xml/index.js';
