@@ -7,7 +7,7 @@ import { WriterMetadataBuilder, type WriterMetadata } from '../../src/vss/writer
 import {
   BackupSelection,
   ComponentTree,
-  checkLogicalPath,
+  validateLogicalPath,
   computeBackupSet,
   expandVariables,
   filespecMatcher,
@@ -78,7 +78,7 @@ test('explicit inclusion: unknown, duplicate, implicit-only and nested selectabl
 
 test('bad logical paths are typed errors naming the value', () => {
   for (const bad of ['a\\\\b', 'a\\', '\\a']) {
-    throwsCode(() => checkLogicalPath('the logical path', bad), 'E_INVALIDARG', new RegExp(bad.replace(/\\/g, '\\\\')));
+    throwsCode(() => validateLogicalPath('the logical path', bad), 'E_INVALIDARG', new RegExp(bad.replace(/\\/g, '\\\\')));
     throwsCode(() => new BackupSelection([myWriter()]).addComponent(ref(bad, 'Jan')), 'E_INVALIDARG');
   }
   // A document that reached us unchecked (the builder refuses it; a hand-edited one may not).

@@ -8,7 +8,7 @@ import { Guid } from '../guid.js';
 import { fullPath } from '../strings.js';
 import type { ComponentDependency, WriterMetadata } from '../writer-metadata.js';
 import { ComponentTree, type ComponentNode } from './component-tree.js';
-import { checkComponentName, checkLogicalPath, isRemotePath, type MatchOptions } from './logical-path.js';
+import { checkComponentName, validateLogicalPath, isRemotePath, type MatchOptions } from './logical-path.js';
 
 /** How a requester names a component: AddComponent's arguments. */
 export interface ComponentRef {
@@ -99,7 +99,7 @@ export class BackupSelection {
 
   private resolve(ref: ComponentRef): { writer: SelectionWriter; node: ComponentNode } {
     const writer = findWriterInstance(this.writers, ref.writerId, ref.instanceId);
-    const lp = checkLogicalPath('the logical path', ref.logicalPath ?? '');
+    const lp = validateLogicalPath('the logical path', ref.logicalPath ?? '');
     checkComponentName('the component name', ref.componentName);
     const node = writer.tree.get(lp, ref.componentName);
     if (ref.componentType !== undefined && ref.componentType !== node.component.type) {
@@ -232,7 +232,7 @@ export class BackupSelection {
     if (instances.length === 0) return { reason: 'writer-not-found', message: `writer ${dep.writerId} is not running; start it or leave out the dependent component` };
     let lpOk = true;
     try {
-      checkLogicalPath('the dependency logical path', dep.logicalPath);
+      validateLogicalPath('the dependency logical path', dep.logicalPath);
     } catch {
       lpOk = false;
     }

@@ -4,7 +4,7 @@
 import { VssError } from '../errors.js';
 import { fullPath } from '../strings.js';
 import type { WmdComponent, WriterMetadata } from '../writer-metadata.js';
-import { checkComponentName, checkLogicalPath, componentKey, pathKey, type MatchOptions } from './logical-path.js';
+import { checkComponentName, validateLogicalPath, componentKey, pathKey, type MatchOptions } from './logical-path.js';
 
 /** The four kinds of spec §13.1. */
 export type ComponentKind = 'required' | 'optional-top' | 'implicit-only' | 'selectable-subcomponent';
@@ -34,7 +34,7 @@ export class ComponentTree {
     const writer = `writer "${metadata.identity.writerName}" (${metadata.identity.writerId})`;
     const nodes: ComponentNode[] = [];
     for (const [index, component] of metadata.components.entries()) {
-      checkLogicalPath(`the logical path of a component of ${writer}`, component.logicalPath);
+      validateLogicalPath(`the logical path of a component of ${writer}`, component.logicalPath);
       checkComponentName(`a component name of ${writer}`, component.componentName);
       const key = componentKey(component.logicalPath, component.componentName, options);
       const node: ComponentNode = {

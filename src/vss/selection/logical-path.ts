@@ -14,7 +14,7 @@ function badArg(message: string): never {
 }
 
 /** Rejects logical paths VSS could never address: empty elements, leading/trailing/doubled `\`. */
-export function checkLogicalPath(what: string, logicalPath: string): string {
+export function validateLogicalPath(what: string, logicalPath: string): string {
   if (typeof logicalPath !== 'string') badArg(`${what} must be a string`);
   if (logicalPath === '') return logicalPath;
   checkXmlText(what, logicalPath);

@@ -8,7 +8,7 @@ import { Guid } from '../guid.js';
 import { fullPath } from '../strings.js';
 import type { FileDescriptor, FileSpec, WriterMetadata } from '../writer-metadata.js';
 import { ComponentTree, type ComponentNode } from './component-tree.js';
-import { checkComponentName, checkLogicalPath, componentKey, type MatchOptions } from './logical-path.js';
+import { checkComponentName, validateLogicalPath, componentKey, type MatchOptions } from './logical-path.js';
 import { checkFilespec } from './file-tree.js';
 import { fileSetsOf } from './backup-set.js';
 import type { ComponentRef } from './backup-selection.js';
@@ -94,7 +94,7 @@ export class RestoreSelection {
   private explicit(ref: ComponentRef, call: string): { w: RestoreWriter; component: Component; node: ComponentNode } {
     const wid = toGuid(ref.writerId, 'the writer class id');
     const iid = ref.instanceId === undefined ? undefined : toGuid(ref.instanceId, 'the writer instance id');
-    const lp = checkLogicalPath('the logical path', ref.logicalPath ?? '');
+    const lp = validateLogicalPath('the logical path', ref.logicalPath ?? '');
     checkComponentName('the component name', ref.componentName);
     const candidates = this.writers.filter((w) => w.components.writerId.equals(wid) && (!iid || w.components.instanceId.equals(iid)));
     if (candidates.length === 0) throw new VssError('VSS_E_OBJECT_NOT_FOUND', `writer ${wid}${iid ? ` instance ${iid}` : ''} is not in the backup components document`);
@@ -138,7 +138,7 @@ export class RestoreSelection {
   addRestoreSubcomponent(ref: ComponentRef, subLogicalPath: string, subComponentName: string, repair = false): void {
     this.open('addRestoreSubcomponent');
     const { w, component, node } = this.explicit(ref, 'setSelectedForRestore');
-    const subLp = checkLogicalPath('the subcomponent logical path', subLogicalPath ?? '');
+    const subLp = validateLogicalPath('the subcomponent logical path', subLogicalPath ?? '');
     checkComponentName('the subcomponent name', subComponentName);
     const sub = w.tree.find(subLp, subComponentName);
     const subPath = fullPath(subLp, subComponentName);
