@@ -6,3 +6,4 @@ export * from './strings.js';
 export * from './writer-metadata.js';
 export * from './backup-components.js';
 export * from './xml/index.js';
+export * from './selection/index.js';

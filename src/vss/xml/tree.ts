@@ -66,11 +66,12 @@ export function readXml(text: string, source: string | undefined, root: (el: Xml
   parser.on('error', (err) => {
     // saxes prefixes "line:column: "; keep only what went wrong.
     const detail = err.message.replace(/^(?:[^:]*:)?\d+:\d+: /, '');
-    throw new VssXmlError(`malformed XML: ${detail}`, parser.line, parser.column, source);
+    throw new VssXmlError(`malformed XML: ${detail}`, parser.line, Math.max(1, parser.column), source);
   });
   parser.on('opentagstart', (tag) => {
     startLine = parser.line;
-    startColumn = Math.max(1, parser.column - tag.name.length);
+    // saxes has consumed "<", the name and the character that ended it.
+    startColumn = Math.max(1, parser.column - tag.name.length - 1);
   });
   parser.on('opentag', (tag) => {
     const el: XmlElement = { name: localName(tag.name), attrs: tag.attributes as Record<string, string>, line: startLine, column: startColumn };

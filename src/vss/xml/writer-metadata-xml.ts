@@ -20,6 +20,7 @@ import {
   type WriterIdentity,
   WriterMetadata,
 } from '../writer-metadata.js';
+import { fullPath } from '../strings.js';
 import { AttributeReader, attr, decodeDocument, type Frame, readXml, type XmlElement, XmlSink, yesNo } from './tree.js';
 
 export const WMD_NAMESPACE = 'x-schema:#VssWriterMetadataInfo';
@@ -43,6 +44,7 @@ export function writerMetadataFrame(root: XmlElement, a: AttributeReader, done: 
   const components: WmdComponent[] = [];
   const excludeFiles: FileSpec[] = [];
   const excludeFilesFromSnapshot: FileSpec[] = [];
+  const seen = new Set<string>();
   let order = '';
 
   const mappingFrame: Frame = {
@@ -57,6 +59,9 @@ export function writerMetadataFrame(root: XmlElement, a: AttributeReader, done: 
         case 'FILE_GROUP':
         case 'DATABASE': {
           const c = component(el, a);
+          const key = fullPath(c.logicalPath, c.componentName);
+          if (seen.has(key)) a.fail(el, `component "${key}" appears twice: expected each logical path and name once per writer`);
+          seen.add(key);
           components.push(c);
           order += 'C';
           return componentFrame(c, a);
