@@ -19,13 +19,26 @@ export function fullPath(logicalPath: string, componentName: string): string {
   return logicalPath ? `${logicalPath}\\${componentName}` : componentName;
 }
 
-/**
- * A logical path is empty (top level) or `\`-separated non-empty elements: no leading,
- * trailing or doubled backslash, which would name an element that cannot exist.
- */
-export function checkLogicalPath(logicalPath: string): string {
-  if (logicalPath !== '' && logicalPath.split('\\').some((e) => e === '')) {
-    throw new VssError('E_INVALIDARG', `the logical path "${logicalPath}" has an empty element (a leading, trailing or doubled backslash); write it as element\\element`);
+function badArg(message: string): never {
+  throw new VssError('E_INVALIDARG', message);
+}
+
+/** Rejects logical paths VSS could never address: empty elements, leading/trailing/doubled `\`. */
+export function validateLogicalPath(what: string, logicalPath: string): string {
+  if (typeof logicalPath !== 'string') badArg(`${what} must be a string`);
+  if (logicalPath === '') return logicalPath;
+  checkXmlText(what, logicalPath);
+  if (logicalPath.startsWith('\\')) {
+    badArg(`${what} "${logicalPath}" starts with a backslash; the root logical path is "" and elements are separated by single backslashes`);
   }
-  return checkXmlText('the logical path', logicalPath);
+  if (logicalPath.endsWith('\\')) badArg(`${what} "${logicalPath}" ends with a backslash; remove the trailing "\\"`);
+  if (logicalPath.includes('\\\\')) badArg(`${what} "${logicalPath}" has a doubled backslash (an empty element); use a single "\\" between elements`);
+  return logicalPath;
+}
+
+/** A component name is required and holds no backslash: hierarchy belongs in the logical path. */
+export function checkComponentName(what: string, name: string): string {
+  if (typeof name !== 'string' || name === '') badArg(`${what} is required`);
+  if (name.includes('\\')) badArg(`${what} "${name}" contains a backslash; put hierarchy in the logical path instead`);
+  return checkXmlText(what, name);
 }

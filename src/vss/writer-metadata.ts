@@ -18,7 +18,7 @@ import {
   WriterRestore,
   writerRestoreCodec,
 } from './enums.js';
-import { checkLogicalPath, checkXmlText, fullPath } from './strings.js';
+import { checkComponentName, checkXmlText, fullPath, validateLogicalPath } from './strings.js';
 
 /** A file set: directory, file name pattern, recursion (exclude lists, mappings, new targets). */
 export interface FileSpec {
@@ -311,16 +311,12 @@ export class WriterMetadataBuilder {
   }
 
   addComponent(input: AddComponentInput): this {
-    const logicalPath = checkLogicalPath(input.logicalPath ?? '');
+    const logicalPath = validateLogicalPath('the logical path', input.logicalPath ?? '');
     const name = input.componentName;
     if (input.type !== ComponentType.DATABASE && input.type !== ComponentType.FILEGROUP) {
       badArg(`component type ${input.type} is not VSS_CT_DATABASE or VSS_CT_FILEGROUP`);
     }
-    if (typeof name !== 'string' || name === '') badArg('the component name is required');
-    if (name.includes('\\')) {
-      badArg(`the component name "${name}" contains a backslash; put hierarchy in the logical path instead`);
-    }
-    checkXmlText('the component name', name);
+    checkComponentName('the component name', name);
     const flags = input.componentFlags ?? 0;
     if (!Number.isInteger(flags) || flags < 0 || (flags & ~COMPONENT_FLAG_MASK) !== 0) {
       badArg(`component flags 0x${(flags >>> 0).toString(16)} have bits outside VSS_COMPONENT_FLAGS`);

@@ -2,21 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BackupComponentsDocument } from '../../src/vss/backup-components.js';
 import { BackupSchema, RestoreMethod, RestoreTarget } from '../../src/vss/enums.js';
-import { VssError } from '../../src/vss/errors.js';
 import { BackupSelection, computeBackupSet, computeRestoreSet, RestoreSelection, type BackupSet } from '../../src/vss/selection/index.js';
 import { MY_WRITER_ID, myWriter, myWriterFiles, type MyWriterOptions } from '../support/my-writer.js';
+import { throwsVss } from '../support/assert.js';
 
 const ref = (logicalPath: string, componentName: string) => ({ writerId: MY_WRITER_ID, logicalPath, componentName });
 const RUNNING = [{ writerId: MY_WRITER_ID }];
 
-function throwsCode(fn: () => unknown, code: string, text?: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(VssError.is(e), `expected a VssError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    if (text) assert.match(e.message, text);
-    return true;
-  });
-}
 
 /** A stored backup of MyWriter with writerData and the required components explicit. */
 function storedBackup(o: MyWriterOptions = {}, explicit: [string, string][] = [['', 'writerData']]): { bcd: BackupComponentsDocument; wmd: ReturnType<typeof myWriter>; set: BackupSet } {
@@ -35,42 +27,42 @@ test('setSelectedForRestore: any explicit component; implicit ones point to thei
   r.setSelectedForRestore(ref('', 'writerData'));
   r.setSelectedForRestore(ref('Executables', 'ConfigFiles'));
   assert.ok(bcd.getComponent(wmd.identity.writerId, undefined, '', 'writerData').isSelectedForRestore());
-  throwsCode(() => r.setSelectedForRestore(ref('writerData', 'Set1')), 'VSS_E_OBJECT_NOT_FOUND', /part of "writerData".*addRestoreSubcomponent/);
-  throwsCode(() => r.setSelectedForRestore(ref('', 'LicenseInfo')), 'VSS_E_OBJECT_NOT_FOUND', /"LicenseInfo" was not explicitly backed up/);
-  throwsCode(() => r.setSelectedForRestore({ writerId: '99999999-0000-0000-0000-000000000000', componentName: 'x' }), 'VSS_E_OBJECT_NOT_FOUND');
-  throwsCode(() => r.setSelectedForRestore(ref('a\\\\b', 'x')), 'E_INVALIDARG', /a\\\\b/);
+  throwsVss(() => r.setSelectedForRestore(ref('writerData', 'Set1')), 'VSS_E_OBJECT_NOT_FOUND', /part of "writerData".*addRestoreSubcomponent/);
+  throwsVss(() => r.setSelectedForRestore(ref('', 'LicenseInfo')), 'VSS_E_OBJECT_NOT_FOUND', /"LicenseInfo" was not explicitly backed up/);
+  throwsVss(() => r.setSelectedForRestore({ writerId: '99999999-0000-0000-0000-000000000000', componentName: 'x' }), 'VSS_E_OBJECT_NOT_FOUND');
+  throwsVss(() => r.setSelectedForRestore(ref('a\\\\b', 'x')), 'E_INVALIDARG', /a\\\\b/);
 });
 
 test('a component of a writer that is not running now: VSS_E_OBJECT_NOT_FOUND', () => {
   const { bcd, wmd } = storedBackup();
   const r = new RestoreSelection(bcd, [wmd], []);
-  throwsCode(() => r.setSelectedForRestore(ref('', 'writerData')), 'VSS_E_OBJECT_NOT_FOUND', /not running/);
+  throwsVss(() => r.setSelectedForRestore(ref('', 'writerData')), 'VSS_E_OBJECT_NOT_FOUND', /not running/);
 });
 
 test('addRestoreSubcomponent: after the defining component is selected, only selectable-for-restore descendants of its set', () => {
   const { bcd, wmd } = storedBackup();
   const r = new RestoreSelection(bcd, [wmd], RUNNING);
-  throwsCode(() => r.addRestoreSubcomponent(ref('', 'writerData'), 'writerData', 'Set1'), 'VSS_E_BAD_STATE', /select "writerData"/);
+  throwsVss(() => r.addRestoreSubcomponent(ref('', 'writerData'), 'writerData', 'Set1'), 'VSS_E_BAD_STATE', /select "writerData"/);
   r.setSelectedForRestore(ref('', 'writerData'));
-  throwsCode(() => r.addRestoreSubcomponent(ref('', 'writerData'), 'writerData\\Set1', 'Jan'), 'E_INVALIDARG', /"writerData\\Set1\\Jan" is not selectable for restore/);
-  throwsCode(() => r.addRestoreSubcomponent(ref('', 'writerData'), 'Security', 'UserInfo'), 'E_INVALIDARG', /"Security\\UserInfo" is not a descendant of "writerData"/);
-  throwsCode(() => r.addRestoreSubcomponent(ref('', 'writerData'), 'writerData', 'Nope'), 'VSS_E_OBJECT_NOT_FOUND', /writerData\\Nope/);
-  throwsCode(() => r.addRestoreSubcomponent(ref('', 'writerData'), 'writerData\\\\x', 'Nope'), 'E_INVALIDARG', /doubled backslash/);
-  throwsCode(() => r.addRestoreSubcomponent(ref('', 'Executables'), 'Executables', 'ConfigFiles'), 'E_INVALIDARG', /backed up explicitly/);
+  throwsVss(() => r.addRestoreSubcomponent(ref('', 'writerData'), 'writerData\\Set1', 'Jan'), 'E_INVALIDARG', /"writerData\\Set1\\Jan" is not selectable for restore/);
+  throwsVss(() => r.addRestoreSubcomponent(ref('', 'writerData'), 'Security', 'UserInfo'), 'E_INVALIDARG', /"Security\\UserInfo" is not a descendant of "writerData"/);
+  throwsVss(() => r.addRestoreSubcomponent(ref('', 'writerData'), 'writerData', 'Nope'), 'VSS_E_OBJECT_NOT_FOUND', /writerData\\Nope/);
+  throwsVss(() => r.addRestoreSubcomponent(ref('', 'writerData'), 'writerData\\\\x', 'Nope'), 'E_INVALIDARG', /doubled backslash/);
+  throwsVss(() => r.addRestoreSubcomponent(ref('', 'Executables'), 'Executables', 'ConfigFiles'), 'E_INVALIDARG', /backed up explicitly/);
   r.addRestoreSubcomponent(ref('', 'writerData'), 'writerData', 'Set2');
-  throwsCode(() => r.addRestoreSubcomponent(ref('', 'writerData'), 'writerData', 'Set2'), 'VSS_E_OBJECT_ALREADY_EXISTS');
+  throwsVss(() => r.addRestoreSubcomponent(ref('', 'writerData'), 'writerData', 'Set2'), 'VSS_E_OBJECT_ALREADY_EXISTS');
   r.close();
-  throwsCode(() => r.setSelectedForRestore(ref('', 'Executables')), 'VSS_E_BAD_STATE', /PreRestore/);
-  throwsCode(() => r.addRestoreSubcomponent(ref('', 'writerData'), 'writerData', 'Usage'), 'VSS_E_BAD_STATE');
-  throwsCode(() => r.addNewTarget(ref('', 'writerData'), '/data/writerData', '*', false, '/new'), 'VSS_E_BAD_STATE');
+  throwsVss(() => r.setSelectedForRestore(ref('', 'Executables')), 'VSS_E_BAD_STATE', /PreRestore/);
+  throwsVss(() => r.addRestoreSubcomponent(ref('', 'writerData'), 'writerData', 'Usage'), 'VSS_E_BAD_STATE');
+  throwsVss(() => r.addNewTarget(ref('', 'writerData'), '/data/writerData', '*', false, '/new'), 'VSS_E_BAD_STATE');
 });
 
 test('a subcomponent implicit in Usage\'s own backup-time set is added to Usage, not writerData', () => {
   const { bcd, wmd } = storedBackup({}, [['writerData', 'Usage']]);
   const r = new RestoreSelection(bcd, [wmd], RUNNING);
   r.setSelectedForRestore(ref('writerData', 'Usage'));
-  throwsCode(() => r.addRestoreSubcomponent(ref('writerData', 'Usage'), 'writerData', 'Set1'), 'E_INVALIDARG', /not a descendant/);
-  throwsCode(() => r.addRestoreSubcomponent(ref('writerData', 'Usage'), 'writerData\\Usage', 'Jan'), 'E_INVALIDARG', /not selectable for restore/);
+  throwsVss(() => r.addRestoreSubcomponent(ref('writerData', 'Usage'), 'writerData', 'Set1'), 'E_INVALIDARG', /not a descendant/);
+  throwsVss(() => r.addRestoreSubcomponent(ref('writerData', 'Usage'), 'writerData\\Usage', 'Jan'), 'E_INVALIDARG', /not selectable for restore/);
 });
 
 test('restore set: whole set, or only added subcomponents; destinations follow the method', () => {
@@ -141,10 +133,10 @@ test('new targets and mappings used: exact file set of the defining component\'s
   r.setSelectedForRestore(ref('', 'writerData'));
   // Per-file-set properties go on the defining component, with a member's exact file set.
   r.addNewTarget(ref('', 'writerData'), '/data/writerData/Set1/', '*', false, '/new/set1');
-  throwsCode(() => r.addNewTarget(ref('', 'writerData'), '/data/writerData/Set1', '*.dat', false, '/x'), 'VSS_E_OBJECT_NOT_FOUND', /\/data\/writerData\/Set1 \*\.dat/);
-  throwsCode(() => r.addNewTarget(ref('', 'writerData'), '/data/writerData/Set1', '*', true, '/x'), 'VSS_E_OBJECT_NOT_FOUND', /recursive/);
-  throwsCode(() => r.addNewTarget(ref('', 'writerData'), '/data/Executables', '*', false, '/x'), 'VSS_E_OBJECT_NOT_FOUND', /"writerData"/);
-  throwsCode(() => r.addNewTarget(ref('', 'writerData'), '/data', 'a/b', false, '/x'), 'E_INVALIDARG', /"a\/b"/);
+  throwsVss(() => r.addNewTarget(ref('', 'writerData'), '/data/writerData/Set1', '*.dat', false, '/x'), 'VSS_E_OBJECT_NOT_FOUND', /\/data\/writerData\/Set1 \*\.dat/);
+  throwsVss(() => r.addNewTarget(ref('', 'writerData'), '/data/writerData/Set1', '*', true, '/x'), 'VSS_E_OBJECT_NOT_FOUND', /recursive/);
+  throwsVss(() => r.addNewTarget(ref('', 'writerData'), '/data/Executables', '*', false, '/x'), 'VSS_E_OBJECT_NOT_FOUND', /"writerData"/);
+  throwsVss(() => r.addNewTarget(ref('', 'writerData'), '/data', 'a/b', false, '/x'), 'E_INVALIDARG', /"a\/b"/);
   r.close();
   const plan = computeRestoreSet(bcd, [wmd], set.entries).plans[0]!;
   const set1 = plan.files.filter((f) => f.entry.component.fullPath === 'writerData\\Set1');
@@ -153,12 +145,12 @@ test('new targets and mappings used: exact file set of the defining component\'s
   assert.equal(plan.fileSets.find((s) => s.component.fullPath === 'writerData\\Set1')!.newTarget?.alternatePath, '/new/set1');
   // Recording a mapping used (allowed after PreRestore, while copying).
   r.addAlternativeLocationMapping(ref('', 'writerData'), '/data/writerData/Set2', '*', false, '/alt/data/writerData/Set2');
-  throwsCode(() => r.addAlternativeLocationMapping(ref('', 'writerData'), '/nowhere', '*', false, '/x'), 'VSS_E_OBJECT_NOT_FOUND', /\/nowhere/);
+  throwsVss(() => r.addAlternativeLocationMapping(ref('', 'writerData'), '/nowhere', '*', false, '/x'), 'VSS_E_OBJECT_NOT_FOUND', /\/nowhere/);
   assert.equal(computeRestoreSet(bcd, [wmd], set.entries).plans[0]!.fileSets.find((s) => s.component.fullPath === 'writerData\\Set2')!.mappingsUsed.length, 1);
   // A writer without VSS_BS_WRITER_SUPPORTS_NEW_TARGET refuses new targets.
   const plain = storedBackup();
   const r2 = new RestoreSelection(plain.bcd, [plain.wmd], RUNNING);
-  throwsCode(() => r2.addNewTarget(ref('', 'writerData'), '/data/writerData/Set1', '*', false, '/x'), 'E_INVALIDARG', /new targets/);
+  throwsVss(() => r2.addNewTarget(ref('', 'writerData'), '/data/writerData/Set1', '*', false, '/x'), 'E_INVALIDARG', /new targets/);
 });
 
 test('restore set from a stored BCD with a bad subcomponent or new target: typed errors naming the value', () => {
@@ -169,9 +161,9 @@ test('restore set from a stored BCD with a bad subcomponent or new target: typed
   const plan = computeRestoreSet(bcd, [wmd], set.entries).plans[0]!;
   assert.match(plan.errors[0]!.message, /\/not\/a\/set/);
   c.addRestoreSubcomponent('Security', 'UserInfo');
-  throwsCode(() => computeRestoreSet(bcd, [wmd], set.entries), 'E_INVALIDARG', /"Security\\UserInfo".*not a descendant/);
+  throwsVss(() => computeRestoreSet(bcd, [wmd], set.entries), 'E_INVALIDARG', /"Security\\UserInfo".*not a descendant/);
   // Restore needs the stored metadata of every writer in the document.
-  throwsCode(() => computeRestoreSet(bcd, [], set.entries), 'VSS_E_OBJECT_NOT_FOUND', /stored writer metadata/);
+  throwsVss(() => computeRestoreSet(bcd, [], set.entries), 'VSS_E_OBJECT_NOT_FOUND', /stored writer metadata/);
 });
 
 test('method and plan properties: set-wide ones come from the defining component; UNDEFINED is a writer error', () => {

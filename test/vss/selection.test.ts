@@ -2,7 +2,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BackupComponentsDocument } from '../../src/vss/backup-components.js';
 import { BackupSchema, BackupType, ComponentType, FileSpecBackupType, SourceType, UsageType } from '../../src/vss/enums.js';
-import { VssError } from '../../src/vss/errors.js';
 import { WriterMetadataBuilder, type WriterMetadata } from '../../src/vss/writer-metadata.js';
 import {
   BackupSelection,
@@ -14,17 +13,10 @@ import {
   MemoryFileTree,
 } from '../../src/vss/selection/index.js';
 import { MY_INSTANCE_ID, MY_WRITER_ID, myWriter, myWriterFiles } from '../support/my-writer.js';
+import { throwsVss } from '../support/assert.js';
 
 const ref = (logicalPath: string, componentName: string) => ({ writerId: MY_WRITER_ID, logicalPath, componentName });
 
-function throwsCode(fn: () => unknown, code: string, text?: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(VssError.is(e), `expected a VssError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    if (text) assert.match(e.message, text);
-    return true;
-  });
-}
 
 test('MyWriter: the four kinds of component (spec §13.4)', () => {
   const tree = new ComponentTree(myWriter());
@@ -55,37 +47,37 @@ test('logical paths match ignoring case by default, exactly when configured', ()
   loose.addComponent(ref('', 'WRITERDATA'));
   assert.ok(loose.isIncluded(ref('writerdata\\set1', 'jan')));
   const strict = new BackupSelection([myWriter()], { caseSensitive: true });
-  throwsCode(() => strict.addComponent(ref('', 'WRITERDATA')), 'VSS_E_OBJECT_NOT_FOUND', /WRITERDATA/);
+  throwsVss(() => strict.addComponent(ref('', 'WRITERDATA')), 'VSS_E_OBJECT_NOT_FOUND', /WRITERDATA/);
 });
 
 test('explicit inclusion: unknown, duplicate, implicit-only and nested selectable are rejected', () => {
   const s = new BackupSelection([myWriter()]);
-  throwsCode(() => s.addComponent(ref('', 'Nope')), 'VSS_E_OBJECT_NOT_FOUND', /"Nope"/);
-  throwsCode(() => s.addComponent({ writerId: '99999999-2222-3333-4444-555555555555', componentName: 'X' }), 'VSS_E_OBJECT_NOT_FOUND', /99999999/);
+  throwsVss(() => s.addComponent(ref('', 'Nope')), 'VSS_E_OBJECT_NOT_FOUND', /"Nope"/);
+  throwsVss(() => s.addComponent({ writerId: '99999999-2222-3333-4444-555555555555', componentName: 'X' }), 'VSS_E_OBJECT_NOT_FOUND', /99999999/);
   s.addComponent(ref('', 'Security'));
-  throwsCode(() => s.addComponent(ref('', 'Security')), 'VSS_E_OBJECT_ALREADY_EXISTS', /Security/);
-  throwsCode(() => s.addComponent(ref('Security', 'UserInfo')), 'E_INVALIDARG', /add that component instead/);
-  throwsCode(() => s.addComponent(ref('writerData\\Set1', 'Jan')), 'E_INVALIDARG', /"writerData"/);
+  throwsVss(() => s.addComponent(ref('', 'Security')), 'VSS_E_OBJECT_ALREADY_EXISTS', /Security/);
+  throwsVss(() => s.addComponent(ref('Security', 'UserInfo')), 'E_INVALIDARG', /add that component instead/);
+  throwsVss(() => s.addComponent(ref('writerData\\Set1', 'Jan')), 'E_INVALIDARG', /"writerData"/);
   s.addComponent(ref('', 'writerData'));
-  throwsCode(() => s.addComponent(ref('writerData', 'Usage')), 'E_INVALIDARG', /implicitly by "writerData"/);
+  throwsVss(() => s.addComponent(ref('writerData', 'Usage')), 'E_INVALIDARG', /implicitly by "writerData"/);
   // The mirror order: the subcomponent first, then its selectable ancestor.
   const t = new BackupSelection([myWriter()]);
   t.addComponent(ref('writerData', 'Usage'));
-  throwsCode(() => t.addComponent(ref('', 'writerData')), 'E_INVALIDARG', /"writerData\\Usage"/);
+  throwsVss(() => t.addComponent(ref('', 'writerData')), 'E_INVALIDARG', /"writerData\\Usage"/);
   // Wrong component type is refused.
-  throwsCode(() => t.addComponent({ ...ref('', 'Security'), componentType: ComponentType.DATABASE }), 'E_INVALIDARG', /VSS_CT_FILEGROUP/);
+  throwsVss(() => t.addComponent({ ...ref('', 'Security'), componentType: ComponentType.DATABASE }), 'E_INVALIDARG', /VSS_CT_FILEGROUP/);
 });
 
 test('bad logical paths are typed errors naming the value', () => {
   for (const bad of ['a\\\\b', 'a\\', '\\a']) {
-    throwsCode(() => validateLogicalPath('the logical path', bad), 'E_INVALIDARG', new RegExp(bad.replace(/\\/g, '\\\\')));
-    throwsCode(() => new BackupSelection([myWriter()]).addComponent(ref(bad, 'Jan')), 'E_INVALIDARG');
+    throwsVss(() => validateLogicalPath('the logical path', bad), 'E_INVALIDARG', new RegExp(bad.replace(/\\/g, '\\\\')));
+    throwsVss(() => new BackupSelection([myWriter()]).addComponent(ref(bad, 'Jan')), 'E_INVALIDARG');
   }
   // A document that reached us unchecked (the builder refuses it; a hand-edited one may not).
   const wmd = myWriter();
   (wmd.components[1] as { logicalPath: string }).logicalPath = 'x\\\\y';
-  throwsCode(() => new ComponentTree(wmd), 'E_INVALIDARG', /x\\\\y/);
-  throwsCode(() => new BackupSelection([myWriter()]).addComponent(ref('', 'a\\b')), 'E_INVALIDARG', /backslash/);
+  throwsVss(() => new ComponentTree(wmd), 'E_INVALIDARG', /x\\\\y/);
+  throwsVss(() => new BackupSelection([myWriter()]).addComponent(ref('', 'a\\b')), 'E_INVALIDARG', /backslash/);
 });
 
 test('required components: missing ones named before PrepareForBackup; writers without explicit components do not participate', () => {
@@ -94,7 +86,7 @@ test('required components: missing ones named before PrepareForBackup; writers w
   s.addComponent(ref('', 'LicenseInfo'));
   assert.deepEqual(s.participating().map((w) => w.metadata.identity.writerName), ['MyWriter']);
   assert.deepEqual(s.missingRequired()[0]!.missing.map((n) => n.fullPath), ['Executables', 'Executables\\ConfigFiles']);
-  throwsCode(() => s.result(), 'E_INVALIDARG', /"Executables", "Executables\\ConfigFiles"/);
+  throwsVss(() => s.result(), 'E_INVALIDARG', /"Executables", "Executables\\ConfigFiles"/);
   assert.deepEqual(s.addRequiredComponents().map((n) => n.fullPath), ['Executables', 'Executables\\ConfigFiles']);
   const r = s.result();
   assert.equal(r.writers.length, 1);
@@ -137,7 +129,7 @@ test('cross-writer dependencies: unmet ones reported, the option adds targets (i
   assert.ok(s.isIncluded(ref('Security', 'Certificates')));
   assert.ok(s.participating().some((w) => w.metadata.identity.writerName === 'MyWriter'));
   // MyWriter now participates, so its required components are due.
-  throwsCode(() => s.result(), 'E_INVALIDARG', /Executables/);
+  throwsVss(() => s.result(), 'E_INVALIDARG', /Executables/);
   // A target writer that is not running, a target that does not exist, a remote target.
   assert.equal(new BackupSelection([otherWriter({ lp: '', name: 'x' })]).addDependencyTargets()[0]?.reason ?? 'none', 'none'); // nothing selected → nothing to check
   const a = new BackupSelection([otherWriter({ lp: '', name: 'x' })]);
@@ -261,8 +253,8 @@ test('file specs and variables', () => {
   assert.ok(filespecMatcher('x.y')('x.y') && !filespecMatcher('x.y')('xzy'));
   assert.ok(filespecMatcher('[a].(b)')('[a].(b)'));
   assert.equal(expandVariables('p', '$A/${B}x/$', { A: '/a', B: 'b' }), '/a/bx/$');
-  throwsCode(() => expandVariables('p', '${A-B}', {}), 'E_INVALIDARG', /A-B/);
-  throwsCode(() => expandVariables('p', '/x/$NOPE', {}), 'E_INVALIDARG', /NOPE/);
+  throwsVss(() => expandVariables('p', '${A-B}', {}), 'E_INVALIDARG', /A-B/);
+  throwsVss(() => expandVariables('p', '/x/$NOPE', {}), 'E_INVALIDARG', /NOPE/);
   // A file spec with a directory separator, in a document the builder did not check.
   const wmd = myWriter();
   (wmd.components[2]!.files[0] as { filespec: string }).filespec = 'sub/*';

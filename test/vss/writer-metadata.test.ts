@@ -8,12 +8,11 @@ import {
   RestoreMethod,
   SourceType,
   UsageType,
-  VssError,
-  type VssErrorName,
   WriterMetadataBuilder,
   WriterRestore,
   writeWriterMetadata,
 } from '../../src/vss/index.js';
+import { throwsVss } from '../support/assert.js';
 
 const WRITER_ID = '11111111-2222-3333-4444-555555555555';
 const INSTANCE_ID = '66666666-7777-8888-9999-aaaaaaaaaaaa';
@@ -22,14 +21,6 @@ function builder(): WriterMetadataBuilder {
   return new WriterMetadataBuilder({ writerId: WRITER_ID, instanceId: INSTANCE_ID, writerName: 'Demo Writer', usage: UsageType.USERDATA, source: SourceType.OTHER });
 }
 
-function throwsVss(fn: () => unknown, code: VssErrorName, text?: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(VssError.is(e), `expected a VssError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    if (text) assert.match(e.message, text);
-    return true;
-  });
-}
 
 describe('WriterMetadataBuilder (IVssCreateWriterMetadata)', () => {
   test('builds the same model as the equivalent hand-written XML', () => {
