@@ -1,0 +1,651 @@
+// The restore executor: puts the files of a restore set back (spec §14), one component
+// set at a time and all-or-nothing. Shared by the CLI and the requester SDK.
+//
+// No data lost: every file is first written beside its destination and fsynced; a journal
+// naming each (destination, new file, kept old file) is made durable; only then are the
+// old files renamed aside and the new ones renamed in. If anything fails the component is
+// rolled back to exactly what was there; the old files are deleted only once the whole
+// component is in place. A restore killed half-way is rolled back by `recoverRestores`,
+// which the daemon and every restore run first. A restore never writes outside its
+// allowed roots and never follows a symlink on the way to a destination: the stored
+// documents it follows are untrusted input.
+import { randomBytes } from 'node:crypto';
+import {
+  closeSync,
+  constants,
+  copyFileSync,
+  fsyncSync,
+  lchownSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  readSync,
+  renameSync,
+  rmdirSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  utimesSync,
+  chmodSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { basename, dirname, join, posix } from 'node:path';
+import type { BackupComponentsDocument } from '../vss/backup-components.js';
+import { FileRestoreStatus, RestoreMethod } from '../vss/enums.js';
+import { VssError } from '../vss/errors.js';
+import { Guid } from '../vss/guid.js';
+import { type ByteRange, decodeRangesFile, parseRangeList } from '../vss/ranges.js';
+import type { BackupSetEntry, RestoreFile, RestorePlan, RestoreSet } from '../vss/selection/index.js';
+import type { AlternateLocationMapping } from '../vss/writer-metadata.js';
+import type { ServiceManager } from './service-manager.js';
+
+/** Where a backup keeps the content of each backed-up file. */
+export interface RestoreSource {
+  /** A local path holding the entry's content: the file's bytes, or the symlink itself. */
+  contentPath(entry: BackupSetEntry): string;
+  /** Owner and access time recorded at backup, when known (mode and mtime come from the entry). */
+  attributes?(entry: BackupSetEntry): { uid?: number; gid?: number; atimeMs?: number } | undefined;
+}
+
+export interface RestoreExecutorOptions {
+  /** The state directory: restore journals and files staged for a reboot live here. */
+  stateDir: string;
+  /** Stops and starts services for STOP_RESTORE_START / RESTORE_STOP_START. */
+  serviceManager?: ServiceManager;
+  /**
+   * Directories a restore may write under. Default: each file's own destination root (its
+   * file set's path, mapping destination or new target), so a crafted relative path cannot
+   * climb out of it.
+   */
+  allowedRoots?: readonly string[];
+  /** Work out what would happen without touching the disk. */
+  dryRun?: boolean;
+}
+
+export type Placement = 'original' | 'alternate-mapping' | 'new-target' | 'directed' | 'staged-for-reboot' | 'skipped';
+
+export interface PlannedWrite {
+  readonly destination: string;
+  readonly via: RestoreFile['via'] | 'fallback-mapping';
+  readonly entry: BackupSetEntry;
+}
+
+export interface ComponentRestoreResult {
+  readonly plan: RestorePlan;
+  readonly status: FileRestoreStatus;
+  readonly placement: Placement;
+  readonly filesRestored: number;
+  readonly bytesRestored: number;
+  /** Alternate location mappings actually used, to record with AddAlternativeLocationMapping. */
+  readonly mappingsUsed: readonly AlternateLocationMapping[];
+  /** What went (or, with dryRun, would go) where. */
+  readonly writes: readonly PlannedWrite[];
+  readonly skippedReason?: string;
+  readonly error?: VssError;
+}
+
+interface JournalEntry {
+  destination: string;
+  /** The new content, written beside the destination. */
+  staged: string;
+  /** Where the old destination is kept until the component is done; absent when there was none. */
+  kept?: string;
+}
+
+interface Journal {
+  component: string;
+  state: 'staging' | 'swapping' | 'committed';
+  entries: JournalEntry[];
+  /** Directories this restore created, deepest last. */
+  createdDirs: string[];
+}
+
+const JOURNAL_DIR = 'restore-journal';
+const REBOOT_DIR = 'reboot-restores';
+
+function fsyncPath(path: string): void {
+  const fd = openSync(path, constants.O_RDONLY);
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** write, fsync, rename, fsync the directory: the file is whole or absent after a crash. */
+function writeDurably(path: string, data: string): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, data, { mode: 0o600 });
+  fsyncPath(tmp);
+  renameSync(tmp, path);
+  fsyncPath(dirname(path));
+}
+
+function exists(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return lstatSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function errno(e: unknown): string {
+  return typeof e === 'object' && e !== null && 'code' in e ? String((e as NodeJS.ErrnoException).code) : '';
+}
+
+function asVss(e: unknown, what: string): VssError {
+  if (VssError.is(e)) return e;
+  const code = errno(e);
+  if (code === 'ENOSPC') return new VssError('VSS_E_INSUFFICIENT_STORAGE', `${what}: no space left on the device; free space and restore again`, { cause: e });
+  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === 'ETXTBSY') {
+    return new VssError('E_ACCESSDENIED', `${what}: ${(e as Error).message}`, { cause: e });
+  }
+  return new VssError('VSS_E_UNEXPECTED', `${what}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+}
+
+function isWithin(path: string, root: string): boolean {
+  return path === root || path.startsWith(root.endsWith('/') ? root : `${root}/`);
+}
+
+/**
+ * A destination must be absolute, normalised (no `.`/`..`), under an allowed root, and reached
+ * through real directories only: a symlink on the way could lead anywhere.
+ */
+function checkDestination(destination: string, roots: readonly string[]): void {
+  if (!destination.startsWith('/') || posix.normalize(destination) !== destination || destination.split('/').includes('..')) {
+    throw new VssError('E_ACCESSDENIED', `the restore destination "${destination}" is not a plain absolute path; the stored documents may have been tampered with`);
+  }
+  const root = roots.filter((r) => isWithin(destination, r)).sort((a, b) => b.length - a.length)[0];
+  if (root === undefined) {
+    throw new VssError('E_ACCESSDENIED', `the restore destination "${destination}" is outside the allowed roots (${roots.join(', ')}); restore to one of them or allow its directory`);
+  }
+  // Every existing directory from the root down to the destination's parent must be a real directory.
+  let p = dirname(destination);
+  const chain: string[] = [];
+  while (isWithin(p, root) && p !== '/') {
+    chain.push(p);
+    if (p === root) break;
+    p = dirname(p);
+  }
+  for (const dir of chain) {
+    let st;
+    try {
+      st = lstatSync(dir);
+    } catch {
+      continue; // will be created
+    }
+    if (st.isSymbolicLink()) throw new VssError('E_ACCESSDENIED', `the restore would write through the symlink "${dir}" on the way to "${destination}"; refusing to follow it`);
+    if (!st.isDirectory()) throw new VssError('E_ACCESSDENIED', `"${dir}" is in the way of "${destination}": it is not a directory`);
+  }
+}
+
+/** Whether an existing file may be replaced in place (spec §14.1 pre-check: open it for writing). */
+function canReplace(path: string): boolean {
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch {
+    return true; // nothing there
+  }
+  if (st.isDirectory()) return false;
+  if (st.isSymbolicLink()) return true; // replacing the link itself
+  try {
+    closeSync(openSync(path, constants.O_WRONLY));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A directory entry needs its directory (or nothing) there; a file needs a replaceable file (or nothing). */
+function replaceable(w: PlannedWrite): boolean {
+  return w.entry.kind === 'dir' ? !exists(w.destination) || isDirectory(w.destination) : canReplace(w.destination);
+}
+
+function rangesOf(text: string | undefined, what: string): ByteRange[] {
+  const list = parseRangeList(text ?? '');
+  if (list.kind === 'inline') return list.ranges;
+  try {
+    return decodeRangesFile(readFileSync(list.path));
+  } catch (e) {
+    throw VssError.is(e) ? e : new VssError('VSS_E_OBJECT_NOT_FOUND', `cannot read the ${what} ranges file ${list.path}: ${(e as Error).message}; restore it first or fix its path with setRangesFilePath`);
+  }
+}
+
+/** Copies source ranges of `from` onto destination ranges of the open file `toFd`. */
+function copyRanges(from: string, toFd: number, src: ByteRange[], dst: ByteRange[]): number {
+  if (src.length !== dst.length || src.some((r, i) => r.length !== dst[i]!.length)) {
+    throw new VssError('E_INVALIDARG', 'a directed target\'s source and destination ranges must pair up one to one with equal lengths');
+  }
+  const fd = openSync(from, 'r');
+  let total = 0;
+  try {
+    const buf = Buffer.alloc(1 << 20);
+    src.forEach((r, i) => {
+      let done = 0n;
+      while (done < r.length) {
+        const want = Number(r.length - done < BigInt(buf.length) ? r.length - done : BigInt(buf.length));
+        const n = readSync(fd, buf, 0, want, Number(r.offset + done));
+        if (n === 0) throw new VssError('E_INVALIDARG', `the source range ${r.offset}:${r.length} reaches past the end of the backed-up file`);
+        writeSync(toFd, buf, 0, n, Number(dst[i]!.offset + done));
+        done += BigInt(n);
+        total += n;
+      }
+    });
+  } finally {
+    closeSync(fd);
+  }
+  return total;
+}
+
+export class RestoreExecutor {
+  readonly stateDir: string;
+  private readonly serviceManager: ServiceManager | undefined;
+  private readonly allowedRoots: readonly string[] | undefined;
+  private readonly dryRun: boolean;
+
+  constructor(options: RestoreExecutorOptions) {
+    this.stateDir = options.stateDir;
+    this.serviceManager = options.serviceManager;
+    this.allowedRoots = options.allowedRoots?.map((r) => posix.normalize(r));
+    this.dryRun = options.dryRun ?? false;
+  }
+
+  /**
+   * Restores every plan of the set, records each component's file restore status and the
+   * mappings used in `bcd` (when given), and returns what happened per component.
+   * Runs `recoverRestores` first so an earlier interrupted restore cannot mix with this one.
+   */
+  async restore(set: RestoreSet, source: RestoreSource, bcd?: BackupComponentsDocument): Promise<ComponentRestoreResult[]> {
+    if (!this.dryRun) recoverRestores(this.stateDir);
+    const results: ComponentRestoreResult[] = [];
+    for (const plan of set.plans) {
+      const r = await this.restoreComponent(plan, source);
+      results.push(r);
+      if (bcd && !this.dryRun) {
+        const c = bcd.getComponent(Guid.parse(plan.writerId), Guid.parse(plan.instanceId), plan.definingComponent.logicalPath, plan.definingComponent.componentName);
+        c.setFileRestoreStatus(r.status);
+        for (const m of r.mappingsUsed) c.addAlternativeLocationMapping(m.path, m.filespec, m.recursive, m.destination);
+      }
+    }
+    return results;
+  }
+
+  /** After PostRestore: services of RESTORE_STOP_START restores are stopped and started again. */
+  async afterPostRestore(results: readonly ComponentRestoreResult[]): Promise<void> {
+    const services = new Set(results.filter((r) => r.plan.method === RestoreMethod.RESTORE_STOP_START && r.status === FileRestoreStatus.ALL).map((r) => r.plan.service));
+    for (const s of services) {
+      const sm = this.requireServiceManager(s);
+      await sm.stop(s);
+      await sm.start(s);
+    }
+  }
+
+  private requireServiceManager(service: string): ServiceManager {
+    if (!this.serviceManager) throw new VssError('VSS_E_NOT_SUPPORTED', `the writer's restore method needs service "${service}" stopped and started, and no service manager was given`);
+    return this.serviceManager;
+  }
+
+  /** Restores one component set, all or nothing. */
+  async restoreComponent(plan: RestorePlan, source: RestoreSource): Promise<ComponentRestoreResult> {
+    const base = { plan, filesRestored: 0, bytesRestored: 0, mappingsUsed: [] as AlternateLocationMapping[] };
+    const fail = (error: VssError, writes: PlannedWrite[] = []): ComponentRestoreResult => ({ ...base, status: FileRestoreStatus.NONE, placement: 'skipped', writes, error });
+    if (plan.errors.length > 0) return fail(plan.errors[0]!);
+    if (plan.copyMode === 'custom') return { ...base, status: FileRestoreStatus.NONE, placement: 'skipped', writes: [], skippedReason: 'the writer restores this component itself (VSS_RME_CUSTOM)' };
+    if (plan.copyMode === 'none') return fail(new VssError('E_INVALIDARG', `writer "${plan.writerName}" gave no restore method; nothing restored`));
+
+    let writes: PlannedWrite[] = plan.files.map((f) => ({ destination: f.destination, via: f.via, entry: f.entry }));
+    let placement: Placement = plan.files[0]?.via ?? 'original';
+    let mappingsUsed: AlternateLocationMapping[] = [];
+    const useFallback = (): boolean => {
+      if (!plan.files.every((f) => f.fallback !== undefined)) return false;
+      writes = plan.files.map((f) => ({ destination: f.fallback!, via: 'fallback-mapping', entry: f.entry }));
+      placement = 'alternate-mapping';
+      mappingsUsed = plan.fileSets.filter((s) => s.mapping && plan.files.some((f) => f.entry.fileSet === s.fileSet)).map((s) => s.mapping!);
+      return true;
+    };
+    try {
+      for (const f of plan.files) checkRelativePath(f.entry);
+      const roots = this.allowedRoots ?? [...new Set(plan.files.flatMap((f) => [rootOf(f.destination, f), ...(f.fallback ? [rootOf(f.fallback, f)] : [])]))];
+      for (const w of writes) checkDestination(w.destination, roots);
+
+      let stage = false;
+      switch (plan.copyMode) {
+        case 'if-none-there':
+          if (writes.some((w) => w.entry.kind !== 'dir' && exists(w.destination))) {
+            if (!useFallback() || writes.some((w) => w.entry.kind !== 'dir' && exists(w.destination))) {
+              return { ...base, status: FileRestoreStatus.NONE, placement: 'skipped', writes, skippedReason: 'files of the component already exist and no free alternate location is declared (VSS_RME_RESTORE_IF_NOT_THERE)' };
+            }
+          }
+          break;
+        case 'if-can-replace':
+          if (!writes.every(replaceable)) {
+            if (!useFallback() || !writes.every(replaceable)) {
+              const bad = writes.find((w) => !replaceable(w))!;
+              return fail(new VssError('E_ACCESSDENIED', `"${bad.destination}" cannot be replaced and writer "${plan.writerName}" declares no alternate location for it (VSS_RME_RESTORE_IF_CAN_REPLACE)`), writes);
+            }
+          }
+          break;
+        case 'at-reboot':
+          stage = true;
+          break;
+        case 'at-reboot-if-cannot-replace':
+          stage = !writes.every(replaceable);
+          break;
+        case 'replace':
+          break;
+      }
+      const blocked = writes.find((w) => w.entry.kind !== 'dir' && isDirectory(w.destination));
+      if (blocked) throw new VssError('E_ACCESSDENIED', `a directory is in the way of "${blocked.destination}"; a restore does not replace a directory with a file`);
+      if (this.dryRun) return { ...base, status: FileRestoreStatus.ALL, placement: stage ? 'staged-for-reboot' : placement, writes, mappingsUsed };
+      if (stage) {
+        const n = this.stageForReboot(plan, writes, source);
+        return { ...base, status: FileRestoreStatus.ALL, placement: 'staged-for-reboot', writes, filesRestored: n.files, bytesRestored: n.bytes, mappingsUsed };
+      }
+
+      const stopStart = plan.method === RestoreMethod.STOP_RESTORE_START;
+      if (stopStart) await this.requireServiceManager(plan.service).stop(plan.service);
+      let done: { files: number; bytes: number };
+      try {
+        done = applyComponent(this.stateDir, plan.definingComponent.fullPath, writes, plan.files, source);
+      } finally {
+        // The service comes back whether or not its files did: it must not stay down.
+        if (stopStart) await this.requireServiceManager(plan.service).start(plan.service);
+      }
+      return { ...base, status: FileRestoreStatus.ALL, placement, writes, filesRestored: done.files, bytesRestored: done.bytes, mappingsUsed };
+    } catch (e) {
+      return fail(asVss(e, `restoring "${plan.definingComponent.fullPath}" of writer "${plan.writerName}"`), writes);
+    }
+  }
+
+  /** RESTORE_AT_REBOOT: the files wait in the state directory for `applyRebootRestores`. */
+  private stageForReboot(plan: RestorePlan, writes: PlannedWrite[], source: RestoreSource): { files: number; bytes: number } {
+    const dir = join(this.stateDir, REBOOT_DIR, `${Date.now()}-${randomBytes(4).toString('hex')}`);
+    mkdirSync(join(dir, 'files'), { recursive: true, mode: 0o700 });
+    let bytes = 0;
+    const items = writes.map((w, i) => {
+      const staged = join(dir, 'files', String(i));
+      if (w.entry.kind === 'file') {
+        copyFileSync(source.contentPath(w.entry), staged);
+        fsyncPath(staged);
+        bytes += w.entry.size;
+      }
+      return { destination: w.destination, staged, kind: w.entry.kind, mode: w.entry.mode, mtimeMs: w.entry.mtimeMs, ...(source.attributes?.(w.entry) ?? {}) };
+    });
+    writeDurably(join(dir, 'pending.json'), JSON.stringify({ component: plan.definingComponent.fullPath, writer: plan.writerName, items }));
+    return { files: items.length, bytes };
+  }
+}
+
+/** A path below a file set comes from the stored documents: it must not climb out of its root. */
+function checkRelativePath(entry: BackupSetEntry): void {
+  const rel = entry.relativePath;
+  if (rel === '') return;
+  if (rel.startsWith('/') || rel.split('/').some((seg) => seg === '' || seg === '.' || seg === '..')) {
+    throw new VssError('E_ACCESSDENIED', `the stored path "${rel}" below ${entry.root} is not a plain relative path; the backup may have been tampered with`);
+  }
+}
+
+/** The directory a destination was derived from: the destination minus the entry's path below its file set. */
+function rootOf(destination: string, f: RestoreFile): string {
+  const rel = f.entry.relativePath;
+  if (f.via === 'directed' || rel === '' || !destination.endsWith(`/${rel}`)) return dirname(destination);
+  return destination.slice(0, destination.length - rel.length - 1) || '/';
+}
+
+/**
+ * Journals, stages and swaps one component's files; rolls back on any failure. The journal
+ * is written before anything else, so a crash at any point leaves nothing recovery cannot
+ * undo: while `staging`, only our own new files and directories exist; while `swapping`,
+ * kept files return; once `committed`, only the kept files remain to delete.
+ */
+function applyComponent(stateDir: string, component: string, writes: PlannedWrite[], files: readonly RestoreFile[], source: RestoreSource): { files: number; bytes: number } {
+  const id = randomBytes(6).toString('hex');
+  const journalDir = join(stateDir, JOURNAL_DIR);
+  mkdirSync(journalDir, { recursive: true, mode: 0o700 });
+  const journalPath = join(journalDir, `${id}.json`);
+  const byEntry = new Map(files.map((f) => [f.entry, f]));
+  // Directories to create, shallowest first: missing ancestors, then missing directory entries.
+  const createdDirs: string[] = [];
+  const planned = new Set<string>();
+  const planDir = (dir: string): void => {
+    const missing: string[] = [];
+    for (let p = dir; !exists(p) && !planned.has(p); p = dirname(p)) missing.unshift(p);
+    for (const p of missing) {
+      planned.add(p);
+      createdDirs.push(p);
+    }
+  };
+  const fileWrites: { w: PlannedWrite; staged: string }[] = [];
+  writes.forEach((w, i) => {
+    planDir(dirname(w.destination));
+    if (w.entry.kind === 'dir') planDir(w.destination);
+    else fileWrites.push({ w, staged: join(dirname(w.destination), `.shadowcopy-restore-${id}-${i}`) });
+  });
+  const journal: Journal = { component, state: 'staging', entries: fileWrites.map(({ w, staged }) => ({ destination: w.destination, staged })), createdDirs };
+  let bytes = 0;
+  writeDurably(journalPath, JSON.stringify(journal));
+  try {
+    // 1. Everything new is written beside its destination and made durable.
+    for (const d of createdDirs) mkdirSync(d);
+    for (const w of writes) if (w.entry.kind === 'dir') applyAttributes(w.destination, w.entry, source);
+    for (const { w, staged } of fileWrites) {
+      const { entry, destination } = w;
+      const content = source.contentPath(entry);
+      if (entry.kind === 'symlink') {
+        symlinkSync(readlinkSync(content), staged);
+      } else if (w.via === 'directed') {
+        const f = byEntry.get(entry)!;
+        // Ranges land in a copy of what is there now (or an empty file).
+        if (exists(destination)) copyFileSync(destination, staged);
+        const fd = openSync(staged, exists(staged) ? 'r+' : 'w+');
+        try {
+          const src = rangesOf(f.sourceRanges, 'source');
+          const dst = rangesOf(f.destinationRanges, 'destination');
+          bytes += src.length === 0 && dst.length === 0 ? copyWhole(content, fd) : copyRanges(content, fd, src, dst);
+          fsyncSync(fd);
+        } finally {
+          closeSync(fd);
+        }
+      } else {
+        copyFileSync(content, staged);
+        fsyncPath(staged);
+        bytes += entry.size;
+      }
+      applyAttributes(staged, entry, source);
+    }
+    for (const d of new Set(journal.entries.map((e) => dirname(e.destination)))) fsyncPath(d);
+    // 2. From here on a crash is undone by putting the kept files back.
+    journal.state = 'swapping';
+    writeDurably(journalPath, JSON.stringify(journal));
+    // 3. Swap: old aside (kept), new in.
+    journal.entries.forEach((e, i) => {
+      if (exists(e.destination)) {
+        e.kept = join(dirname(e.destination), `.shadowcopy-old-${id}-${i}`);
+        writeDurably(journalPath, JSON.stringify(journal));
+        renameSync(e.destination, e.kept);
+      }
+      renameSync(e.staged, e.destination);
+    });
+    for (const d of new Set(journal.entries.map((e) => dirname(e.destination)))) fsyncPath(d);
+    // 4. Committed: the old files can go.
+    journal.state = 'committed';
+    writeDurably(journalPath, JSON.stringify(journal));
+    finish(journalPath, journal);
+    return { files: writes.length, bytes };
+  } catch (e) {
+    if (journal.state !== 'committed') {
+      rollBack(journal);
+      rmSync(journalPath, { force: true });
+    }
+    throw e;
+  }
+}
+
+function copyWhole(from: string, toFd: number): number {
+  const data = readFileSync(from);
+  writeSync(toFd, data, 0, data.length, 0);
+  return data.length;
+}
+
+function applyAttributes(path: string, entry: BackupSetEntry, source: RestoreSource): void {
+  const attrs = source.attributes?.(entry);
+  const mtime = entry.mtimeMs / 1000;
+  const atime = (attrs?.atimeMs ?? entry.mtimeMs) / 1000;
+  if (entry.kind === 'symlink') {
+    if (attrs?.uid !== undefined) lchownSync(path, attrs.uid, attrs.gid ?? -1);
+    lutimesSync(path, atime, mtime);
+    return;
+  }
+  if (attrs?.uid !== undefined) lchownSync(path, attrs.uid, attrs.gid ?? -1);
+  chmodSync(path, entry.mode & 0o7777);
+  utimesSync(path, atime, mtime);
+}
+
+/**
+ * Puts back what was there: kept files return, new ones and created directories go.
+ * Destinations are touched only once the swap may have begun: while `staging`, every
+ * destination still holds what it held.
+ */
+function rollBack(journal: Journal): void {
+  for (const e of [...journal.entries].reverse()) {
+    try {
+      if (journal.state === 'swapping') {
+        if (e.kept && exists(e.kept)) renameSync(e.kept, e.destination);
+        else if (!e.kept && !exists(e.staged) && exists(e.destination)) {
+          // No kept file: the destination did not exist, so what is there is our renamed file.
+          unlinkSync(e.destination);
+        }
+      }
+      rmSync(e.staged, { force: true });
+    } catch {
+      // Keep going: the rest of the component must still be put back.
+    }
+  }
+  for (const d of [...journal.createdDirs].reverse()) {
+    try {
+      rmdirSync(d);
+    } catch {
+      // Not empty (something else lives there now) or already gone.
+    }
+  }
+}
+
+function finish(journalPath: string, journal: Journal): void {
+  for (const e of journal.entries) if (e.kept) rmSync(e.kept, { force: true });
+  rmSync(journalPath, { force: true });
+}
+
+export interface RestoreRecovery {
+  rolledBack: string[];
+  completed: string[];
+}
+
+/**
+ * Finishes what an interrupted restore left: a component caught while swapping is rolled
+ * back to its old files, one already committed has its kept files removed. Idempotent.
+ */
+export function recoverRestores(stateDir: string): RestoreRecovery {
+  const dir = join(stateDir, JOURNAL_DIR);
+  const report: RestoreRecovery = { rolledBack: [], completed: [] };
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return report;
+  }
+  for (const name of names) {
+    const path = join(dir, name);
+    if (!name.endsWith('.json')) {
+      rmSync(path, { force: true }); // a journal write that never completed
+      continue;
+    }
+    let journal: Journal;
+    try {
+      journal = JSON.parse(readFileSync(path, 'utf8')) as Journal;
+    } catch {
+      rmSync(path, { force: true });
+      continue;
+    }
+    if (journal.state === 'committed') {
+      finish(path, journal);
+      report.completed.push(journal.component);
+    } else {
+      rollBack(journal);
+      rmSync(path, { force: true });
+      report.rolledBack.push(journal.component);
+    }
+  }
+  return report;
+}
+
+interface PendingItem {
+  destination: string;
+  staged: string;
+  kind: BackupSetEntry['kind'];
+  mode: number;
+  mtimeMs: number;
+  uid?: number;
+  gid?: number;
+  atimeMs?: number;
+}
+
+/**
+ * Applies files staged by RESTORE_AT_REBOOT restores, oldest first, each component all or
+ * nothing. Meant for a boot-time unit that runs before the services start
+ * (`shadowcopy apply-reboot-restores`).
+ */
+export function applyRebootRestores(stateDir: string): { applied: string[]; failed: { component: string; error: VssError }[] } {
+  recoverRestores(stateDir);
+  const dir = join(stateDir, REBOOT_DIR);
+  const out = { applied: [] as string[], failed: [] as { component: string; error: VssError }[] };
+  let stages: string[];
+  try {
+    stages = readdirSync(dir).sort();
+  } catch {
+    return out;
+  }
+  for (const stage of stages) {
+    const pendingPath = join(dir, stage, 'pending.json');
+    if (!exists(pendingPath)) {
+      rmSync(join(dir, stage), { recursive: true, force: true }); // staging never finished
+      continue;
+    }
+    const pending = JSON.parse(readFileSync(pendingPath, 'utf8')) as { component: string; items: PendingItem[] };
+    const entries = new Map<BackupSetEntry, PendingItem>();
+    const writes: PlannedWrite[] = pending.items.map((item) => {
+      const entry = { kind: item.kind, mode: item.mode, mtimeMs: item.mtimeMs, size: 0, relativePath: basename(item.destination) } as unknown as BackupSetEntry;
+      entries.set(entry, item);
+      return { destination: item.destination, via: 'original', entry };
+    });
+    const source: RestoreSource = {
+      contentPath: (e) => entries.get(e)!.staged,
+      attributes: (e) => {
+        const i = entries.get(e)!;
+        return { ...(i.uid !== undefined ? { uid: i.uid } : {}), ...(i.gid !== undefined ? { gid: i.gid } : {}), ...(i.atimeMs !== undefined ? { atimeMs: i.atimeMs } : {}) };
+      },
+    };
+    try {
+      applyComponent(stateDir, pending.component, writes, [], source);
+      rmSync(join(dir, stage), { recursive: true, force: true });
+      out.applied.push(pending.component);
+    } catch (e) {
+      out.failed.push({ component: pending.component, error: asVss(e, `applying the reboot restore of "${pending.component}"`) });
+    }
+  }
+  return out;
+}
