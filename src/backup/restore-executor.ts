@@ -50,6 +50,8 @@ export interface RestoreSource {
   contentPath(entry: BackupSetEntry): string;
   /** Owner and access time recorded at backup, when known (mode and mtime come from the entry). */
   attributes?(entry: BackupSetEntry): { uid?: number; gid?: number; atimeMs?: number } | undefined;
+  /** A symlink's target as recorded at backup; by default read from `contentPath`. */
+  linkTarget?(entry: BackupSetEntry): string | undefined;
 }
 
 export interface RestoreExecutorOptions {
@@ -445,10 +447,13 @@ function applyComponent(stateDir: string, component: string, writes: PlannedWrit
     for (const w of writes) if (w.entry.kind === 'dir') applyAttributes(w.destination, w.entry, source);
     for (const { w, staged } of fileWrites) {
       const { entry, destination } = w;
-      const content = source.contentPath(entry);
       if (entry.kind === 'symlink') {
-        symlinkSync(readlinkSync(content), staged);
-      } else if (w.via === 'directed') {
+        symlinkSync(source.linkTarget?.(entry) ?? readlinkSync(source.contentPath(entry)), staged);
+        applyAttributes(staged, entry, source);
+        continue;
+      }
+      const content = source.contentPath(entry);
+      if (w.via === 'directed') {
         const f = byEntry.get(entry)!;
         // Ranges land in a copy of what is there now (or an empty file).
         if (exists(destination)) copyFileSync(destination, staged);

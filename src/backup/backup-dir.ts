@@ -1,0 +1,424 @@
+// The reference requester's backup directory (architecture §5):
+//
+//   <backup>/backup-components.xml   the BCD, genuine format
+//   <backup>/writers/<writerId>.xml  each participating writer's WMD
+//   <backup>/files/<volume-key>/...  file contents, copied from the snapshot
+//   <backup>/manifest.json           every file: path, kind, size, mode, owner, times, sha256,
+//                                    component and consistency; written LAST, atomically
+//
+// A backup is complete only when its manifest exists: an interrupted backup has none and
+// is refused. Incremental and differential backups store only files that changed since
+// the backup they build on and refer to the older copy for the rest, so a chain restores
+// from its newest manifest. Everything read back is untrusted: paths are checked, contents
+// are verified against their checksums before a restore touches the disk.
+import { spawnSync } from 'node:child_process';
+import { createHash, randomUUID } from 'node:crypto';
+import {
+  closeSync,
+  constants,
+  existsSync,
+  fsyncSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  readSync,
+  renameSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { dirname, isAbsolute, join, posix, resolve } from 'node:path';
+import { VssError } from '../vss/errors.js';
+import type { BackupSetEntry } from '../vss/selection/index.js';
+import type { RestoreSource } from './restore-executor.js';
+
+export const BACKUP_FORMAT = 'shadowcopy-backup/1';
+export const MANIFEST_FILE = 'manifest.json';
+export const BCD_FILE = 'backup-components.xml';
+
+export type Consistency = 'application' | 'crash';
+
+export interface ManifestFile {
+  /** Absolute path on the live system: where the file lives and is restored to by default. */
+  path: string;
+  kind: 'file' | 'dir' | 'symlink';
+  size: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  atimeMs: number;
+  mtimeMs: number;
+  sha256?: string;
+  linkTarget?: string;
+  /** Where the content is stored, relative to the backup directory that holds it. */
+  stored?: string;
+  /** Id of the older backup of the chain holding the content, when this one does not. */
+  storedIn?: string;
+  /** Application-consistent (a writer's component, from the snapshot) or crash-consistent. */
+  consistency: Consistency;
+  /** For files of a writer's component: the backup-set entry, from which a restore set is made. */
+  entry?: BackupSetEntry;
+}
+
+export interface ManifestWriter {
+  writerId: string;
+  instanceId: string;
+  instanceName: string;
+  writerName: string;
+  /** Relative path of its Writer Metadata Document. */
+  document: string;
+}
+
+export interface ManifestComponent {
+  writerId: string;
+  instanceId: string;
+  component: string;
+  succeeded: boolean;
+  /** Why it did not succeed, when it did not. */
+  error?: string;
+}
+
+export interface BackupManifest {
+  format: typeof BACKUP_FORMAT;
+  id: string;
+  createdAt: string;
+  completedAt: string;
+  backupType: string;
+  snapshotSetId?: string;
+  /** The backup this one builds on (incremental, differential), by id and directory. */
+  previous?: { id: string; dir: string };
+  /** Ids from the full backup up to this one. */
+  chain: string[];
+  volumes: { volume: string; key: string }[];
+  writers: ManifestWriter[];
+  components: ManifestComponent[];
+  files: ManifestFile[];
+  totals: { files: number; bytes: number; bytesStored: number };
+}
+
+export interface VolumeRoot {
+  /** The volume's mount point on the live system. */
+  volume: string;
+  /** Where its content is read from now: the snapshot's directory (or the volume itself). */
+  root: string;
+}
+
+function fsyncPath(path: string): void {
+  const fd = openSync(path, constants.O_RDONLY);
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function within(path: string, root: string): boolean {
+  return path === root || path.startsWith(root === '/' ? '/' : `${root}/`);
+}
+
+/** A short, readable, unique folder name for a volume: `srv_data-1a2b3c4d`, `root-…` for `/`. */
+export function volumeKey(volume: string): string {
+  const readable = volume === '/' ? 'root' : volume.replace(/^\/+|\/+$/g, '').replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 60);
+  return `${readable}-${createHash('sha256').update(volume).digest('hex').slice(0, 8)}`;
+}
+
+/** Writes one backup directory. Call `finish` last: until then the backup is incomplete. */
+export class BackupDirWriter {
+  readonly id = randomUUID();
+  private readonly createdAt = new Date().toISOString();
+  private readonly files: ManifestFile[] = [];
+  private readonly seen = new Set<string>();
+  private readonly volumes: (VolumeRoot & { key: string })[];
+  private readonly previousFiles: Map<string, ManifestFile & { holder: string }>;
+  private bytes = 0;
+  private bytesStored = 0;
+  private readonly buffer = Buffer.allocUnsafe(1 << 20);
+
+  private constructor(
+    readonly dir: string,
+    volumes: readonly VolumeRoot[],
+    readonly previous: BackupDir | undefined,
+  ) {
+    // Longest mount point first, so a nested volume wins.
+    this.volumes = volumes.map((v) => ({ ...v, volume: posix.normalize(v.volume), key: volumeKey(posix.normalize(v.volume)) })).sort((a, b) => b.volume.length - a.volume.length);
+    this.previousFiles = new Map((previous?.manifest.files ?? []).map((f) => [f.path, { ...f, holder: f.storedIn ?? previous!.manifest.id }]));
+  }
+
+  /** Starts a backup in `dir`, which must not exist or be empty. */
+  static create(dir: string, volumes: readonly VolumeRoot[], previous?: BackupDir): BackupDirWriter {
+    const abs = resolve(dir);
+    if (existsSync(abs) && readdirSync(abs).length > 0) {
+      throw new VssError('VSS_E_OBJECT_ALREADY_EXISTS', `the backup destination ${abs} is not empty; choose a new or empty directory`);
+    }
+    mkdirSync(join(abs, 'files'), { recursive: true, mode: 0o700 });
+    mkdirSync(join(abs, 'writers'), { mode: 0o700 });
+    return new BackupDirWriter(abs, volumes, previous);
+  }
+
+  private volumeOf(path: string): (VolumeRoot & { key: string }) | undefined {
+    return this.volumes.find((v) => within(path, v.volume));
+  }
+
+  /** Where a live path is read from now (in the snapshot), or undefined when on no volume of the set. */
+  readPath(path: string): string | undefined {
+    const v = this.volumeOf(path);
+    if (!v) return undefined;
+    return path === v.volume ? v.root : join(v.root, path.slice(v.volume === '/' ? 1 : v.volume.length + 1));
+  }
+
+  has(path: string): boolean {
+    return this.seen.has(path);
+  }
+
+  /**
+   * Records one path, copying its content when it is a file that changed since the
+   * previous backup (or always, without one). `readFrom` overrides where it is read
+   * (an alternate path); by default the path's place in the snapshot.
+   */
+  add(path: string, consistency: Consistency, entry?: BackupSetEntry, readFrom?: string): ManifestFile {
+    if (this.seen.has(path)) throw new VssError('VSS_E_OBJECT_ALREADY_EXISTS', `${path} is already in this backup`);
+    const real = readFrom ?? this.readPath(path);
+    if (real === undefined) throw new VssError('VSS_E_OBJECT_NOT_FOUND', `${path} is on no volume of the snapshot set; add its volume`);
+    let st;
+    try {
+      st = lstatSync(real);
+    } catch (e) {
+      throw new VssError('VSS_E_OBJECT_NOT_FOUND', `${path} is not in the snapshot (${(e as Error).message})`, { cause: e });
+    }
+    const kind = st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : st.isFile() ? 'file' : undefined;
+    if (!kind) throw new VssError('E_INVALIDARG', `${path} is neither a file, a directory nor a symlink; it cannot be backed up`);
+    const f: ManifestFile = { path, kind, size: kind === 'file' ? st.size : 0, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, atimeMs: st.atimeMs, mtimeMs: st.mtimeMs, consistency, ...(entry ? { entry } : {}) };
+    if (kind === 'symlink') f.linkTarget = readlinkSync(real);
+    if (kind === 'file') {
+      this.bytes += st.size;
+      const prev = this.previousFiles.get(path);
+      if (prev && prev.kind === 'file' && prev.size === st.size && prev.mtimeMs === st.mtimeMs && prev.sha256 && prev.stored) {
+        // Unchanged since the backup this one builds on: refer to its copy.
+        f.sha256 = prev.sha256;
+        f.stored = prev.stored;
+        f.storedIn = prev.holder;
+      } else {
+        const v = this.volumeOf(path)!;
+        const rel = path === v.volume ? '' : path.slice(v.volume === '/' ? 1 : v.volume.length + 1);
+        f.stored = posix.join('files', v.key, rel || '.content');
+        f.sha256 = this.copy(real, join(this.dir, f.stored));
+        this.bytesStored += st.size;
+      }
+    }
+    this.seen.add(path);
+    this.files.push(f);
+    return f;
+  }
+
+  /** Copies a file, hashing it on the way: the content is read once. */
+  private copy(from: string, to: string): string {
+    mkdirSync(dirname(to), { recursive: true, mode: 0o700 });
+    const hash = createHash('sha256');
+    const src = openSync(from, 'r');
+    // Backed-up files keep private permissions whatever their mode was: the manifest holds the mode.
+    const dst = openSync(to, 'w', 0o600);
+    try {
+      for (;;) {
+        const n = readSync(src, this.buffer, 0, this.buffer.length, null);
+        if (n === 0) break;
+        hash.update(this.buffer.subarray(0, n));
+        let off = 0;
+        while (off < n) off += writeSync(dst, this.buffer, off, n - off);
+      }
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOSPC') throw new VssError('VSS_E_INSUFFICIENT_STORAGE', `no space left writing the backup in ${this.dir}; free space or back up elsewhere`, { cause: e });
+      throw e;
+    } finally {
+      closeSync(src);
+      closeSync(dst);
+    }
+    return hash.digest('hex');
+  }
+
+  saveDocument(relativePath: string, xml: string): void {
+    const p = join(this.dir, relativePath);
+    mkdirSync(dirname(p), { recursive: true, mode: 0o700 });
+    writeFileSync(p, xml, { mode: 0o600 });
+  }
+
+  /**
+   * Makes everything durable, then writes the manifest atomically: from this moment the
+   * backup is complete. Returns the manifest.
+   */
+  finish(meta: { backupType: string; snapshotSetId?: string; writers: ManifestWriter[]; components: ManifestComponent[] }): BackupManifest {
+    const manifest: BackupManifest = {
+      format: BACKUP_FORMAT,
+      id: this.id,
+      createdAt: this.createdAt,
+      completedAt: new Date().toISOString(),
+      backupType: meta.backupType,
+      ...(meta.snapshotSetId ? { snapshotSetId: meta.snapshotSetId } : {}),
+      ...(this.previous ? { previous: { id: this.previous.manifest.id, dir: this.previous.dir } } : {}),
+      chain: [...(this.previous?.manifest.chain ?? []), this.id],
+      volumes: this.volumes.map((v) => ({ volume: v.volume, key: v.key })),
+      writers: meta.writers,
+      components: meta.components,
+      files: this.files,
+      totals: { files: this.files.length, bytes: this.bytes, bytesStored: this.bytesStored },
+    };
+    // One syncfs for the whole backup rather than an fsync per file.
+    const r = spawnSync('sync', ['-f', this.dir]);
+    if (r.status !== 0) throw new VssError('VSS_E_UNEXPECTED', `could not flush the backup in ${this.dir} to disk: ${r.stderr?.toString().trim() || r.error?.message}`);
+    const path = join(this.dir, MANIFEST_FILE);
+    const tmp = `${path}.tmp`;
+    writeFileSync(tmp, JSON.stringify(manifest), { mode: 0o600 });
+    fsyncPath(tmp);
+    renameSync(tmp, path);
+    fsyncPath(this.dir);
+    return manifest;
+  }
+}
+
+export interface VerifyProblem {
+  path: string;
+  problem: string;
+}
+
+/** A completed backup directory, read back (and its chain). */
+export class BackupDir {
+  private readonly byPath: Map<string, ManifestFile>;
+
+  private constructor(
+    readonly dir: string,
+    readonly manifest: BackupManifest,
+    /** The older backups of the chain, by id. */
+    readonly chain: Map<string, BackupDir>,
+  ) {
+    this.byPath = new Map(manifest.files.map((f) => [f.path, f]));
+  }
+
+  static open(dir: string): BackupDir {
+    const abs = resolve(dir);
+    const path = join(abs, MANIFEST_FILE);
+    if (!existsSync(path)) {
+      const what = existsSync(abs) ? 'is incomplete: it has no manifest.json (the backup was interrupted, or this is not a backup)' : 'does not exist';
+      throw new VssError('VSS_E_OBJECT_NOT_FOUND', `the backup ${abs} ${what}`);
+    }
+    let manifest: BackupManifest;
+    try {
+      manifest = JSON.parse(readFileSync(path, 'utf8')) as BackupManifest;
+    } catch (e) {
+      throw new VssError('VSS_E_CORRUPT_XML_DOCUMENT', `the manifest of ${abs} is not valid JSON: ${(e as Error).message}`, { cause: e });
+    }
+    checkManifest(manifest, abs);
+    const chain = new Map<string, BackupDir>();
+    if (manifest.previous) {
+      const prevDir = isAbsolute(manifest.previous.dir) ? manifest.previous.dir : resolve(abs, manifest.previous.dir);
+      const prev = BackupDir.open(prevDir);
+      if (prev.manifest.id !== manifest.previous.id) {
+        throw new VssError('VSS_E_OBJECT_NOT_FOUND', `the backup ${abs} builds on backup ${manifest.previous.id}, but ${prevDir} holds backup ${prev.manifest.id}`);
+      }
+      chain.set(prev.manifest.id, prev);
+      for (const [id, b] of prev.chain) chain.set(id, b);
+    }
+    return new BackupDir(abs, manifest, chain);
+  }
+
+  file(path: string): ManifestFile | undefined {
+    return this.byPath.get(path);
+  }
+
+  /** The stored copy of a file, in this backup or the older one of the chain that holds it. */
+  storedPath(f: ManifestFile): string {
+    if (!f.stored) throw new VssError('VSS_E_OBJECT_NOT_FOUND', `${f.path} has no stored content`);
+    const holder = f.storedIn ? this.chain.get(f.storedIn) : this;
+    if (!holder) throw new VssError('VSS_E_OBJECT_NOT_FOUND', `${f.path} is stored in backup ${f.storedIn}, which is not in this backup's chain`);
+    return join(holder.dir, f.stored);
+  }
+
+  readDocument(relativePath: string): string {
+    const p = resolve(this.dir, relativePath);
+    if (!within(p, this.dir)) throw new VssError('VSS_E_CORRUPT_XML_DOCUMENT', `the manifest names the document ${relativePath}, outside the backup`);
+    try {
+      return readFileSync(p, 'utf8');
+    } catch (e) {
+      throw new VssError('VSS_E_OBJECT_NOT_FOUND', `the backup ${this.dir} is missing ${relativePath}`, { cause: e });
+    }
+  }
+
+  /** Every stored file, checked against its size and checksum. Empty when all is well. */
+  verify(onProgress?: (done: number, total: number) => void): VerifyProblem[] {
+    const problems: VerifyProblem[] = [];
+    const stored = this.manifest.files.filter((f) => f.kind === 'file');
+    const buf = Buffer.allocUnsafe(1 << 20);
+    stored.forEach((f, i) => {
+      let path: string;
+      try {
+        path = this.storedPath(f);
+      } catch (e) {
+        problems.push({ path: f.path, problem: (e as Error).message });
+        return;
+      }
+      let fd: number;
+      try {
+        fd = openSync(path, 'r');
+      } catch {
+        problems.push({ path: f.path, problem: `its stored copy ${path} is missing` });
+        return;
+      }
+      const hash = createHash('sha256');
+      let size = 0;
+      try {
+        for (;;) {
+          const n = readSync(fd, buf, 0, buf.length, null);
+          if (n === 0) break;
+          hash.update(buf.subarray(0, n));
+          size += n;
+        }
+      } finally {
+        closeSync(fd);
+      }
+      if (size !== f.size) problems.push({ path: f.path, problem: `its stored copy has ${size} bytes, the manifest says ${f.size}` });
+      else if (hash.digest('hex') !== f.sha256) problems.push({ path: f.path, problem: 'its stored copy does not match its checksum: it was altered or damaged' });
+      onProgress?.(i + 1, stored.length);
+    });
+    return problems;
+  }
+
+  /** The backup-set entries of writers' components, for computing a restore set. */
+  entries(): BackupSetEntry[] {
+    return this.manifest.files.filter((f) => f.entry).map((f) => f.entry!);
+  }
+
+  /** Reads content back for the restore executor. */
+  source(): RestoreSource {
+    return {
+      contentPath: (entry) => {
+        const f = this.byPath.get(entry.path);
+        if (!f) throw new VssError('VSS_E_OBJECT_NOT_FOUND', `${entry.path} is not in the backup ${this.dir}`);
+        if (f.kind === 'symlink') throw new VssError('E_INVALIDARG', `${entry.path} is a symlink; use its link target`);
+        return this.storedPath(f);
+      },
+      attributes: (entry) => {
+        const f = this.byPath.get(entry.path);
+        return f ? { uid: f.uid, gid: f.gid, atimeMs: f.atimeMs } : undefined;
+      },
+      linkTarget: (entry) => this.byPath.get(entry.path)?.linkTarget,
+    };
+  }
+}
+
+/** The manifest is untrusted: its shape and every path in it are checked before use. */
+function checkManifest(m: BackupManifest, dir: string): void {
+  const bad = (what: string): never => {
+    throw new VssError('VSS_E_CORRUPT_XML_DOCUMENT', `the manifest of ${dir} is damaged: ${what}`);
+  };
+  if (typeof m !== 'object' || m === null) bad('it is not an object');
+  if (m.format !== BACKUP_FORMAT) bad(`its format is ${JSON.stringify(m.format)}, expected ${BACKUP_FORMAT}`);
+  if (typeof m.id !== 'string' || !Array.isArray(m.files) || !Array.isArray(m.chain) || !Array.isArray(m.writers) || !Array.isArray(m.components)) bad('a required field is missing');
+  for (const f of m.files) {
+    if (typeof f.path !== 'string' || !f.path.startsWith('/') || posix.normalize(f.path) !== f.path) bad(`the path ${JSON.stringify(f.path)} is not a plain absolute path`);
+    if (!['file', 'dir', 'symlink'].includes(f.kind)) bad(`${f.path} has the kind ${JSON.stringify(f.kind)}`);
+    if (f.stored !== undefined && (typeof f.stored !== 'string' || f.stored.startsWith('/') || f.stored.split('/').includes('..'))) bad(`${f.path} is stored at ${JSON.stringify(f.stored)}, outside the backup`);
+    if (f.kind === 'file' && (typeof f.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(f.sha256))) bad(`${f.path} has no valid checksum`);
+    if (f.entry && f.entry.path !== f.path) bad(`${f.path} carries the backup-set entry of ${f.entry.path}`);
+  }
+}

@@ -1,0 +1,127 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, test } from 'node:test';
+import { BackupDir, BackupDirWriter, MANIFEST_FILE, volumeKey } from '../../src/backup/backup-dir.js';
+import { RestoreExecutor } from '../../src/backup/restore-executor.js';
+import { computeRestoreSet, FileRestoreStatus, parseBackupComponents, writeBackupComponents, writeWriterMetadata } from '../../src/vss/index.js';
+import { rejectsVss, throwsVss } from '../support/assert.js';
+import { Scenario, WRITER_ID } from './restore-scenario.js';
+
+const scenarios: Scenario[] = [];
+afterEach(() => {
+  for (const s of scenarios.splice(0)) s.cleanup();
+});
+function scenario(): Scenario {
+  const s = new Scenario();
+  scenarios.push(s);
+  return s;
+}
+
+/** Backs up the scenario's backup set from its "snapshot" into `dir`. */
+function backUp(s: Scenario, dir: string, previous?: BackupDir): ReturnType<BackupDirWriter['finish']> {
+  const w = BackupDirWriter.create(dir, [{ volume: s.live, root: s.snap }], previous);
+  for (const e of s.entries) w.add(e.path, 'application', e, s.tree.resolve(e.source));
+  w.saveDocument('backup-components.xml', writeBackupComponents(s.bcd));
+  w.saveDocument(`writers/${WRITER_ID}.xml`, writeWriterMetadata(s.wmd));
+  return w.finish({ backupType: previous ? 'incremental' : 'full', writers: [], components: [] });
+}
+
+describe('backup directory', () => {
+  test('a full backup stores every file with its checksum and verifies clean', () => {
+    const s = scenario();
+    const dir = join(s.root, 'backup');
+    const m = backUp(s, dir);
+    assert.equal(m.chain.length, 1);
+    assert.equal(m.totals.bytes, m.totals.bytesStored);
+    const b = BackupDir.open(dir);
+    assert.deepEqual(b.verify(), []);
+    const a = b.file(join(s.live, 'data/a.db'))!;
+    assert.equal(readFileSync(b.storedPath(a), 'utf8'), 'alpha');
+    assert.ok(a.stored!.startsWith(`files/${volumeKey(s.live)}/`));
+    assert.equal(b.entries().length, s.entries.length);
+  });
+
+  test('an incremental backup stores only what changed and restores from the chain', async () => {
+    const s = scenario();
+    const full = join(s.root, 'full');
+    backUp(s, full);
+    // The next snapshot: one file changed, one added.
+    s.write('data/a.db', 'alpha-2', s.snap);
+    utimesSync(join(s.snap, 'data/a.db'), new Date(), new Date(Date.now() + 5000));
+    const incr = join(s.root, 'incr');
+    const m = backUp(s, incr, BackupDir.open(full));
+    assert.equal(m.totals.bytesStored, 'alpha-2'.length, 'only the changed file is stored');
+    assert.deepEqual(m.chain.length, 2);
+    const b = BackupDir.open(incr);
+    assert.deepEqual(b.verify(), []);
+    assert.equal(b.file(join(s.live, 'data/sub/b.db'))!.storedIn, BackupDir.open(full).manifest.id);
+    // Restore everything from the newest backup of the chain.
+    rmSync(join(s.live, 'data'), { recursive: true });
+    s.select(['data']);
+    const set = computeRestoreSet(s.bcd, [s.wmd], b.entries());
+    const [r] = await new RestoreExecutor({ stateDir: s.stateDir }).restore(set, b.source());
+    assert.equal(r!.status, FileRestoreStatus.ALL, r!.error?.message);
+    assert.equal(readFileSync(join(s.live, 'data/a.db'), 'utf8'), 'alpha-2');
+    assert.equal(readFileSync(join(s.live, 'data/sub/b.db'), 'utf8'), 'bravo');
+  });
+
+  test('an altered or missing stored file is found by verify', () => {
+    const s = scenario();
+    const dir = join(s.root, 'backup');
+    backUp(s, dir);
+    const b = BackupDir.open(dir);
+    writeFileSync(b.storedPath(b.file(join(s.live, 'data/a.db'))!), 'alphb');
+    rmSync(b.storedPath(b.file(join(s.live, 'data/sub/b.db'))!));
+    const problems = BackupDir.open(dir).verify();
+    assert.deepEqual(problems.map((p) => p.path).sort(), [join(s.live, 'data/a.db'), join(s.live, 'data/sub/b.db')]);
+    assert.match(problems.find((p) => p.path.endsWith('a.db'))!.problem, /does not match its checksum/);
+    assert.match(problems.find((p) => p.path.endsWith('b.db'))!.problem, /missing/);
+  });
+
+  test('an interrupted backup (no manifest) is refused; a non-empty destination is refused', () => {
+    const s = scenario();
+    const dir = join(s.root, 'backup');
+    const w = BackupDirWriter.create(dir, [{ volume: s.live, root: s.snap }]);
+    w.add(s.entries[0]!.path, 'application', s.entries[0]);
+    throwsVss(() => BackupDir.open(dir), 'VSS_E_OBJECT_NOT_FOUND', /incomplete: it has no manifest/);
+    throwsVss(() => BackupDirWriter.create(dir, []), 'VSS_E_OBJECT_ALREADY_EXISTS', /not empty/);
+    throwsVss(() => w.add(s.entries[0]!.path, 'application'), 'VSS_E_OBJECT_ALREADY_EXISTS');
+    throwsVss(() => w.add('/elsewhere/x', 'crash'), 'VSS_E_OBJECT_NOT_FOUND', /no volume/);
+  });
+
+  test('a tampered manifest is refused before anything is read through it', () => {
+    const s = scenario();
+    const dir = join(s.root, 'backup');
+    backUp(s, dir);
+    const path = join(dir, MANIFEST_FILE);
+    const m = JSON.parse(readFileSync(path, 'utf8'));
+    m.files[0].stored = '../../../etc/shadow';
+    writeFileSync(path, JSON.stringify(m));
+    throwsVss(() => BackupDir.open(dir), 'VSS_E_CORRUPT_XML_DOCUMENT', /outside the backup/);
+    writeFileSync(path, '{"format": "something else"');
+    throwsVss(() => BackupDir.open(dir), 'VSS_E_CORRUPT_XML_DOCUMENT', /not valid JSON/);
+  });
+
+  test('stored copies are private whatever the original mode; the manifest keeps the mode', () => {
+    const s = scenario();
+    const dir = join(s.root, 'backup');
+    backUp(s, dir);
+    const b = BackupDir.open(dir);
+    const f = b.file(join(s.live, 'data/a.db'))!;
+    assert.equal(f.mode, 0o644);
+    assert.equal(statSync(b.storedPath(f)).mode & 0o777, 0o600);
+  });
+
+  test('the saved documents read back', async () => {
+    const s = scenario();
+    const dir = join(s.root, 'backup');
+    backUp(s, dir);
+    const b = BackupDir.open(dir);
+    assert.equal(parseBackupComponents(b.readDocument('backup-components.xml')).writers.length, 1);
+    throwsVss(() => b.readDocument('../outside.xml'), 'VSS_E_CORRUPT_XML_DOCUMENT');
+    mkdirSync(join(s.root, 'x'));
+    await rejectsVss(async () => BackupDir.open(join(s.root, 'x')), 'VSS_E_OBJECT_NOT_FOUND');
+    assert.ok(!existsSync(join(s.root, 'missing')));
+  });
+});
