@@ -4,6 +4,8 @@
 import { Command, CommanderError } from 'commander';
 import { VssError } from '../vss/index.js';
 import { registerInspect } from './commands/inspect.js';
+import { registerDaemon } from './commands/daemon.js';
+import { registerTestWriter } from './commands/test-writer.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -14,6 +16,8 @@ export function buildProgram(): Command {
     .exitOverride()
     .showHelpAfterError();
   registerInspect(program);
+  registerDaemon(program);
+  registerTestWriter(program);
   return program;
 }
 

@@ -6,3 +6,4 @@ export { DEFAULT_TIMEOUTS, resolveTimeouts, type Timeouts, type TimeoutsInput } 
 export { WriterRegistry, WriterEntry, type WriterLink, type WriterSubscription } from './registry.js';
 export { Timeline, TimelineStore } from './timeline.js';
 export { SERVER_VERSION } from './server.js';
+export { Daemon, readDaemonConfig, DEFAULT_STATE_DIR, DEFAULT_CONFIG_DIR, type DaemonOptions } from './daemon.js';
