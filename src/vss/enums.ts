@@ -96,6 +96,11 @@ export const WriterState = {
 export type WriterState = ValueOf<typeof WriterState>;
 export const writerStateCodec = new EnumCodec('VSS_WRITER_STATE', 'VSS_WS_', WriterState);
 
+/** A FAILED_AT_* state, or UNKNOWN, which VSS documents as a writer error. */
+export function isFailedWriterState(state: number): boolean {
+  return state === WriterState.UNKNOWN || (state >= WriterState.FAILED_AT_IDENTIFY && state <= WriterState.FAILED_AT_BACKUPSHUTDOWN);
+}
+
 // §2.2
 export const BackupType = { UNDEFINED: 0, FULL: 1, INCREMENTAL: 2, DIFFERENTIAL: 3, LOG: 4, COPY: 5, OTHER: 6 } as const;
 export type BackupType = ValueOf<typeof BackupType>;

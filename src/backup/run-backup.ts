@@ -1,0 +1,296 @@
+// The reference requester's backup (issue 7, spec §4.1): gather metadata, choose
+// components, snapshot the volumes involved, copy the backup set from the snapshot into a
+// backup directory, save the documents, report success per component, complete, release.
+import { lstatSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { join, posix, resolve } from 'node:path';
+import type { BackupComponents, WriterStatus } from '../requester/index.js';
+import {
+  BackupSelection,
+  BackupType,
+  backupTypeCodec,
+  ComponentTree,
+  computeBackupSet,
+  expandVariables,
+  fileSetsOf,
+  Guid,
+  isFailedWriterState,
+  normalizePath,
+  parseBackupComponents,
+  VssError,
+  type WriterMetadata,
+  writeWriterMetadata,
+} from '../vss/index.js';
+import type { ComponentNode } from '../vss/selection/component-tree.js';
+import { BackupDir, BackupDirWriter, BCD_FILE, type BackupManifest, type ManifestComponent, type ManifestWriter } from './backup-dir.js';
+import { FsFileTree } from './fs-tree.js';
+
+export interface ComponentChoice {
+  /** Writer class id, or the writer's name. */
+  writer: string;
+  /** `LOGICAL\PATH\name` of a component; absent: every top-level component of the writer. */
+  path?: string;
+}
+
+export interface BackupProgress {
+  phase: 'metadata' | 'prepare' | 'snapshot' | 'copy' | 'complete';
+  files: number;
+  bytes: number;
+  totalFiles?: number;
+  totalBytes?: number;
+}
+
+export interface BackupOptions {
+  to: string;
+  /** Back up every component whose files lie under these paths, and the other files under them crash-consistently. */
+  paths?: string[];
+  components?: ComponentChoice[];
+  /** These writers must take part: a backup without them fails. */
+  writerVerify?: string[];
+  writerExclude?: string[];
+  backupType?: BackupType;
+  /** The backup this one builds on (incremental, differential). */
+  previous?: string;
+  /** A writer's failure marks its components failed instead of failing the backup. */
+  bestEffort?: boolean;
+  env?: Readonly<Record<string, string | undefined>>;
+  onProgress?: (p: BackupProgress) => void;
+  signal?: AbortSignal;
+}
+
+export interface BackupReport {
+  dir: string;
+  manifest: BackupManifest;
+  snapshotSetId: string;
+  components: ManifestComponent[];
+  writerStatuses: WriterStatus[];
+  warnings: string[];
+}
+
+function writerMatches(m: WriterMetadata, name: string): boolean {
+  return m.identity.writerId.equals(name) || m.identity.writerName === name || (m.identity.instanceName !== '' && m.identity.instanceName === name);
+}
+
+function overlaps(a: string, b: string): boolean {
+  const within = (x: string, root: string): boolean => x === root || x.startsWith(root === '/' ? '/' : `${root}/`);
+  return within(a, b) || within(b, a);
+}
+
+function checkAbort(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new VssError('VSS_E_BAD_STATE', 'the backup was interrupted; nothing was completed and the partial backup has no manifest');
+}
+
+/** Runs a whole backup on an initialised-for-nothing session. The session is not released here. */
+export async function runBackup(session: BackupComponents, opts: BackupOptions): Promise<BackupReport> {
+  const env = opts.env ?? process.env;
+  const backupType = opts.backupType ?? BackupType.FULL;
+  const paths = (opts.paths ?? []).map((p) => normalizePath('the path', resolve(p)));
+  const warnings: string[] = [];
+  if (paths.length === 0 && (opts.components ?? []).length === 0) {
+    throw new VssError('E_INVALIDARG', 'name what to back up: one or more paths, or components with --component');
+  }
+  const previous = opts.previous ? BackupDir.open(opts.previous) : undefined;
+  if (backupType !== BackupType.FULL && backupType !== BackupType.COPY && !previous) {
+    throw new VssError('E_INVALIDARG', `a ${backupTypeCodec.tokenOf(backupType)} backup builds on an earlier one: give it with --previous`);
+  }
+  const progress = (p: BackupProgress): void => opts.onProgress?.(p);
+
+  // 1. Discovery.
+  progress({ phase: 'metadata', files: 0, bytes: 0 });
+  await session.initializeForBackup();
+  await session.setBackupState(true, false, backupType, false);
+  const excluded: string[] = [];
+  await session.gatherWriterMetadata();
+  const gathered = Array.from({ length: session.getWriterMetadataCount() }, (_, i) => session.getWriterMetadata(i));
+  for (const x of opts.writerExclude ?? []) {
+    const hit = gathered.filter((g) => writerMatches(g.metadata, x));
+    if (hit.length === 0) warnings.push(`--writer-exclude ${x}: no such writer is running`);
+    excluded.push(...hit.map((g) => g.metadata.identity.writerId.value));
+  }
+  if (excluded.length) await session.disableWriterClasses(excluded);
+  const writers = gathered.filter((g) => !excluded.includes(g.metadata.identity.writerId.value));
+  for (const v of opts.writerVerify ?? []) {
+    if (!writers.some((g) => writerMatches(g.metadata, v))) {
+      throw new VssError('VSS_E_OBJECT_NOT_FOUND', `writer ${v} must take part (--writer-verify) but is not running; start it and back up again`);
+    }
+  }
+
+  // 2. Selection: named components, or every component set with files under the paths.
+  const selection = new BackupSelection(writers.map((w) => w.metadata));
+  for (const c of opts.components ?? []) {
+    const w = writers.find((g) => writerMatches(g.metadata, c.writer));
+    if (!w) throw new VssError('VSS_E_OBJECT_NOT_FOUND', `no running writer is called or has the id "${c.writer}"; see shadowcopy writers`);
+    const tree = new ComponentTree(w.metadata);
+    const roots = c.path ? [tree.find(...splitPath(c.path)) ?? notFound(c)] : tree.nodes.filter((n) => n.kind === 'required' || n.kind === 'optional-top');
+    for (const n of roots) if (!selection.isIncluded(refOf(w.metadata, n))) selection.addComponent(refOf(w.metadata, n));
+  }
+  if (paths.length) {
+    for (const w of writers) {
+      const tree = new ComponentTree(w.metadata);
+      for (const root of tree.nodes.filter((n) => n.kind === 'required' || n.kind === 'optional-top')) {
+        const touches = tree.componentSet(root).some((n) =>
+          fileSetsOf(n).some(({ fileSet }) => {
+            try {
+              return paths.some((p) => overlaps(normalizePath('the path', expandVariables('the path', fileSet.path, env)), p));
+            } catch {
+              return false;
+            }
+          }),
+        );
+        if (touches && !selection.isIncluded(refOf(w.metadata, root))) selection.addComponent(refOf(w.metadata, root));
+      }
+    }
+  }
+  selection.addRequiredComponents();
+  const chosen = selection.result();
+  for (const u of chosen.unmetDependencies) warnings.push(u.message);
+  // Incremental and differential backups hand each writer the stamp it set last time.
+  const prevBcd = previous ? parseBackupComponents(previous.readDocument(BCD_FILE), join(previous.dir, BCD_FILE)) : undefined;
+  for (const w of chosen.writers) {
+    const id = w.metadata.identity;
+    for (const c of w.components) {
+      const comp = c.node.component;
+      await session.addComponent(id.instanceId, id.writerId, comp.type, comp.logicalPath, comp.componentName);
+      const stamp = prevBcd?.findWriter(id.writerId)?.findComponent(comp.logicalPath, comp.componentName)?.backupStamp;
+      if (stamp) await session.setPreviousBackupStamp(id.writerId, comp.type, comp.logicalPath, comp.componentName, stamp);
+    }
+  }
+  checkAbort(opts.signal);
+
+  // 3. The snapshot set over every volume involved, then PrepareForBackup (spec §4.1 steps 9–11).
+  progress({ phase: 'prepare', files: 0, bytes: 0 });
+  const snapshotSetId = await session.startSnapshotSet();
+  const volumePaths = new Map<number, string>(); // st_dev → one path on it: a volume is added once
+  const candidates = [...paths];
+  for (const w of chosen.writers) {
+    for (const c of w.components) {
+      for (const n of c.members) {
+        for (const { fileSet } of fileSetsOf(n)) {
+          try {
+            candidates.push(normalizePath('the path', expandVariables('the path', fileSet.path, env)));
+            if (fileSet.alternateLocation) candidates.push(normalizePath('the path', expandVariables('the path', fileSet.alternateLocation, env)));
+          } catch (e) {
+            warnings.push((e as Error).message);
+          }
+        }
+      }
+    }
+  }
+  for (const p of candidates) {
+    let real: string;
+    try {
+      real = realpathSync(p);
+    } catch {
+      continue; // missing: reported per component by the backup set
+    }
+    const dev = statSync(real).dev;
+    if (!volumePaths.has(dev)) volumePaths.set(dev, real);
+  }
+  if (volumePaths.size === 0) throw new VssError('VSS_E_OBJECT_NOT_FOUND', `none of ${candidates.join(', ')} exists; nothing to snapshot`);
+  const snapshotIds: Guid[] = [];
+  for (const p of volumePaths.values()) snapshotIds.push(await session.addToSnapshotSet(p));
+  await session.prepareForBackup();
+  checkAbort(opts.signal);
+  progress({ phase: 'snapshot', files: 0, bytes: 0 });
+  await session.doSnapshotSet();
+  checkAbort(opts.signal);
+
+  // 4. Copy from the snapshot.
+  const props = await Promise.all(snapshotIds.map((id) => session.getSnapshotProperties(id)));
+  const mounts = props.map((p) => ({ volume: p.originalVolumeName, snapshotRoot: p.snapshotDeviceObject }));
+  const tree = new FsFileTree(mounts);
+  const backupSet = computeBackupSet(chosen, tree, { backupType, env });
+  const out = BackupDirWriter.create(opts.to, mounts.map((m) => ({ volume: m.volume, root: m.snapshotRoot })), previous);
+  const failed = new Map<string, string>(); // "writerId|component" → why
+  const keyOf = (writerId: string, component: string): string => `${writerId}|${component}`;
+  for (const f of backupSet.failures) failed.set(keyOf(f.writerId, f.definingComponent.fullPath), f.error.message);
+  const totalBytes = backupSet.entries.reduce((n, e) => n + e.size, 0);
+  let files = 0;
+  let bytes = 0;
+  for (const e of backupSet.entries) {
+    if (files % 256 === 0) {
+      checkAbort(opts.signal);
+      progress({ phase: 'copy', files, bytes, totalFiles: backupSet.entries.length, totalBytes });
+    }
+    if (out.has(e.path)) continue; // listed by two file sets: stored once
+    try {
+      out.add(e.path, 'application', e, tree.resolve(e.source));
+    } catch (err) {
+      if (VssError.is(err, 'VSS_E_INSUFFICIENT_STORAGE')) throw err;
+      failed.set(keyOf(e.writerId, e.definingComponent.fullPath), (err as Error).message);
+    }
+    files++;
+    bytes += e.size;
+  }
+  // The other files under the given paths: crash-consistent, and marked so.
+  for (const p of paths) {
+    const real = out.readPath(p);
+    if (real === undefined) continue;
+    walk(real, p, (path, realPath) => {
+      if (!out.has(path)) {
+        out.add(path, 'crash', undefined, realPath);
+        files++;
+      }
+    });
+  }
+
+  // 5. Results per component, the documents, BackupComplete.
+  await session.gatherWriterStatus();
+  const statuses = session.getWriterStatuses();
+  const components: ManifestComponent[] = [];
+  for (const w of chosen.writers) {
+    const id = w.metadata.identity;
+    const status = statuses.find((s) => s.instanceId.equals(id.instanceId));
+    const writerFailed = status && (isFailedWriterState(status.state) || status.hrWriterFailure !== 0);
+    for (const c of w.components) {
+      const comp = c.node.component;
+      const why = writerFailed ? `writer "${id.writerName}" failed: ${status!.applicationMessage || `state ${status!.state}`}` : failed.get(keyOf(id.writerId.value, c.node.fullPath));
+      components.push({ writerId: id.writerId.value, instanceId: id.instanceId.value, component: c.node.fullPath, succeeded: !why, ...(why ? { error: why } : {}) });
+      await session.setBackupSucceeded(id.instanceId, id.writerId, comp.type, comp.logicalPath, comp.componentName, !why);
+    }
+  }
+  const failures = components.filter((c) => !c.succeeded);
+  if (failures.length && !opts.bestEffort) {
+    await session.backupComplete().then(undefined, () => undefined);
+    throw new VssError('VSS_E_WRITERERROR_NONRETRYABLE', `the backup is incomplete: ${failures.map((f) => `${f.component} (${f.error})`).join('; ')}; fix the cause, or pass --best-effort to keep what succeeded`);
+  }
+  for (const f of failures) warnings.push(`component ${f.component} failed: ${f.error}`);
+  const manifestWriters: ManifestWriter[] = chosen.writers.map((w) => {
+    const id = w.metadata.identity;
+    const document = `writers/${id.writerId.value}${chosen.writers.filter((o) => o.metadata.identity.writerId.equals(id.writerId)).length > 1 ? `.${id.instanceId.value}` : ''}.xml`;
+    out.saveDocument(document, writeWriterMetadata(w.metadata));
+    return { writerId: id.writerId.value, instanceId: id.instanceId.value, instanceName: id.instanceName, writerName: id.writerName, document };
+  });
+  out.saveDocument(BCD_FILE, await session.saveAsXml());
+  progress({ phase: 'complete', files, bytes, totalFiles: files, totalBytes });
+  await session.backupComplete();
+  const manifest = out.finish({ backupType: backupTypeCodec.tokenOf(backupType) ?? 'full', snapshotSetId: snapshotSetId.value, writers: manifestWriters, components });
+  return { dir: out.dir, manifest, snapshotSetId: snapshotSetId.value, components, writerStatuses: statuses, warnings };
+}
+
+function splitPath(path: string): [string, string] {
+  const i = path.lastIndexOf('\\');
+  return i < 0 ? ['', path] : [path.slice(0, i), path.slice(i + 1)];
+}
+
+function notFound(c: ComponentChoice): never {
+  throw new VssError('VSS_E_OBJECT_NOT_FOUND', `writer ${c.writer} has no component "${c.path}"; see shadowcopy metadata`);
+}
+
+function refOf(m: WriterMetadata, n: ComponentNode): { writerId: Guid; instanceId: Guid; logicalPath: string; componentName: string } {
+  return { writerId: m.identity.writerId, instanceId: m.identity.instanceId, logicalPath: n.component.logicalPath, componentName: n.component.componentName };
+}
+
+/** Pre-order walk of a snapshot directory, reporting live path and real path; stays on one filesystem. */
+function walk(realRoot: string, liveRoot: string, visit: (path: string, real: string) => void): void {
+  const dev = lstatSync(realRoot).dev;
+  const stack: [string, string][] = [[liveRoot, realRoot]];
+  while (stack.length) {
+    const [live, real] = stack.pop()!;
+    const st = lstatSync(real);
+    if (!st.isDirectory() && !st.isFile() && !st.isSymbolicLink()) continue;
+    visit(live, real);
+    if (st.isDirectory() && st.dev === dev) {
+      for (const name of readdirSync(real).sort().reverse()) stack.push([posix.join(live, name), join(real, name)]);
+    }
+  }
+}

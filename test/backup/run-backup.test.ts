@@ -1,0 +1,74 @@
+// The reference requester's backup, end to end in-process: a real coordinator, a test
+// writer, the copy provider on a real tmpfs volume, a real backup directory.
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { BackupDir } from '../../src/backup/backup-dir.js';
+import { runBackup } from '../../src/backup/run-backup.js';
+import { makeTmpfs, tmpfsUnavailable, type TmpfsVolume } from '../../src/testing/tmpfs.js';
+import { BackupType } from '../../src/vss/index.js';
+import { rejectsVss } from '../support/assert.js';
+import { events, fixture, IDS, type Fixture } from '../coordinator/helpers.js';
+
+const skip = tmpfsUnavailable();
+
+describe('runBackup', { skip }, () => {
+  let vol: TmpfsVolume;
+  let f: Fixture;
+  before(async () => {
+    vol = makeTmpfs();
+    const app = join(vol.mountPoint, 'app');
+    mkdirSync(join(app, 'db'), { recursive: true });
+    writeFileSync(join(app, 'db', 'main.db'), 'main database');
+    writeFileSync(join(app, 'db', 'main.db-wal'), 'wal');
+    writeFileSync(join(app, 'db', 'scratch.tmp'), 'excluded');
+    writeFileSync(join(app, 'notes.txt'), 'not any writer\'s');
+    f = await fixture();
+    await f.writer({
+      writerId: IDS.a,
+      name: 'App Writer',
+      components: [{ name: 'db', files: [{ path: join(app, 'db'), filespec: '*', recursive: true }] }],
+      excludes: [{ path: join(app, 'db'), filespec: '*.tmp', recursive: true }],
+    } as never);
+  });
+  after(async () => {
+    await f?.close();
+    vol?.cleanup();
+  });
+
+  test('backs up the writer\'s component application-consistently and the rest crash-consistently', async () => {
+    const to = join(vol.dir, 'backup-1');
+    const r = await f.requester();
+    const report = await runBackup(r, { to, paths: [join(vol.mountPoint, 'app')] });
+    await r.release();
+    assert.deepEqual(report.components.map((c) => [c.component, c.succeeded]), [['db', true]]);
+    const b = BackupDir.open(to);
+    assert.deepEqual(b.verify(), []);
+    const main = b.file(join(vol.mountPoint, 'app/db/main.db'))!;
+    assert.equal(main.consistency, 'application');
+    assert.equal(readFileSync(b.storedPath(main), 'utf8'), 'main database');
+    assert.equal(b.file(join(vol.mountPoint, 'app/notes.txt'))!.consistency, 'crash');
+    assert.equal(b.file(join(vol.mountPoint, 'app/db/scratch.tmp'))?.consistency, 'crash', 'excluded from the component, kept as a plain file under the path');
+    assert.ok(b.readDocument('backup-components.xml').includes('componentName="db"'));
+    assert.ok(b.readDocument(`writers/${IDS.a}.xml`).includes('App Writer'));
+  });
+
+  test('the writer saw the whole backup sequence', async () => {
+    const to = join(vol.dir, 'backup-2');
+    const writer = await f.writer({ writerId: IDS.b, name: 'Observer', components: [{ name: 'obs', files: [{ path: join(vol.mountPoint, 'app/db'), filespec: 'main.db', recursive: false }] }] } as never);
+    const r = await f.requester();
+    await runBackup(r, { to, paths: [join(vol.mountPoint, 'app/db')] });
+    await r.release();
+    assert.deepEqual(events(writer).filter((e) => e !== 'Identify'), ['PrepareForBackup', 'PrepareForSnapshot', 'Freeze', 'Thaw', 'PostSnapshot', 'BackupComplete', 'BackupShutdown']);
+  });
+
+  test('a missing mandatory writer fails before anything is frozen; an incremental needs --previous', async () => {
+    const r = await f.requester();
+    await rejectsVss(() => runBackup(r, { to: join(vol.dir, 'x'), paths: [vol.mountPoint], writerVerify: ['44444444-4444-4444-8444-444444444444'] }), 'VSS_E_OBJECT_NOT_FOUND', /must take part/);
+    await r.release();
+    const r2 = await f.requester();
+    await rejectsVss(() => runBackup(r2, { to: join(vol.dir, 'y'), paths: [vol.mountPoint], backupType: BackupType.INCREMENTAL }), 'E_INVALIDARG', /--previous/);
+    await r2.release();
+  });
+});
