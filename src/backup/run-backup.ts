@@ -227,7 +227,7 @@ export async function runBackup(session: BackupComponents, opts: BackupOptions):
     if (real === undefined) continue;
     walk(real, p, (path, realPath) => {
       if (!out.has(path)) {
-        out.add(path, 'crash', undefined, realPath);
+        bytes += out.add(path, 'crash', undefined, realPath).size;
         files++;
       }
     });

@@ -3,7 +3,9 @@
 // VSS name and message and exit non-zero, never a stack trace for a user mistake.
 import { Command, CommanderError } from 'commander';
 import { VssError } from '../vss/index.js';
+import { registerBackup } from './commands/backup.js';
 import { registerInspect } from './commands/inspect.js';
+import { registerTrace } from './commands/trace.js';
 import { registerDaemon } from './commands/daemon.js';
 import { registerTestWriter } from './commands/test-writer.js';
 
@@ -16,6 +18,8 @@ export function buildProgram(): Command {
     .exitOverride()
     .showHelpAfterError();
   registerInspect(program);
+  registerBackup(program);
+  registerTrace(program);
   registerDaemon(program);
   registerTestWriter(program);
   return program;
