@@ -500,6 +500,9 @@ export class BackupSession {
         await provider('CommitSnapshots', set.commit());
         await provider('PostCommitSnapshots', set.postCommit());
         this.snapshotsCreated = true;
+      } else {
+        // An empty set (no component named a volume): nothing to commit; the provider side is closed.
+        await set.abort();
       }
       // Thaw in reverse order of Freeze.
       for (const rank of [2, 1, 0]) {
