@@ -5,6 +5,7 @@ import { Command, CommanderError } from 'commander';
 import { VssError } from '../vss/index.js';
 import { registerBackup } from './commands/backup.js';
 import { registerInspect } from './commands/inspect.js';
+import { registerRestore } from './commands/restore.js';
 import { registerTrace } from './commands/trace.js';
 import { registerDaemon } from './commands/daemon.js';
 import { registerTestWriter } from './commands/test-writer.js';
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
     .showHelpAfterError();
   registerInspect(program);
   registerBackup(program);
+  registerRestore(program);
   registerTrace(program);
   registerDaemon(program);
   registerTestWriter(program);

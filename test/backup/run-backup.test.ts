@@ -1,13 +1,14 @@
 // The reference requester's backup, end to end in-process: a real coordinator, a test
 // writer, the copy provider on a real tmpfs volume, a real backup directory.
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { BackupDir } from '../../src/backup/backup-dir.js';
 import { runBackup } from '../../src/backup/run-backup.js';
+import { runRestore } from '../../src/backup/run-restore.js';
 import { makeTmpfs, tmpfsUnavailable, type TmpfsVolume } from '../../src/testing/tmpfs.js';
-import { BackupType } from '../../src/vss/index.js';
+import { BackupType, FileRestoreStatus } from '../../src/vss/index.js';
 import { rejectsVss } from '../support/assert.js';
 import { events, fixture, IDS, type Fixture } from '../coordinator/helpers.js';
 
@@ -61,6 +62,29 @@ describe('runBackup', { skip }, () => {
     await runBackup(r, { to, paths: [join(vol.mountPoint, 'app/db')] });
     await r.release();
     assert.deepEqual(events(writer).filter((e) => e !== 'Identify'), ['PrepareForBackup', 'PrepareForSnapshot', 'Freeze', 'Thaw', 'PostSnapshot', 'BackupComplete', 'BackupShutdown']);
+  });
+
+  test('a full and an incremental backup of a component restore in order, additional restores on all but the last', async () => {
+    const db = join(vol.mountPoint, 'app/db');
+    const full = join(vol.dir, 'chain-full');
+    const incr = join(vol.dir, 'chain-incr');
+    const r1 = await f.requester();
+    await runBackup(r1, { to: full, components: [{ writer: 'App Writer' }] });
+    await r1.release();
+    writeFileSync(join(db, 'main.db'), 'main database v2');
+    utimesSync(join(db, 'main.db'), new Date(), new Date(Date.now() + 3000));
+    const r2 = await f.requester();
+    const report = await runBackup(r2, { to: incr, components: [{ writer: IDS.a }], backupType: BackupType.INCREMENTAL, previous: full });
+    await r2.release();
+    assert.equal(report.manifest.totals.bytesStored, 'main database v2'.length);
+    rmSync(db, { recursive: true });
+    const restored = await runRestore({ from: incr, stateDir: join(vol.dir, 'restore-state'), files: false });
+    assert.deepEqual(restored.steps.map((s) => s.backupType), ['full', 'incremental']);
+    assert.deepEqual(restored.steps.map((s) => s.results.map((x) => x.status)), [[FileRestoreStatus.ALL], [FileRestoreStatus.ALL]]);
+    assert.equal(readFileSync(join(db, 'main.db'), 'utf8'), 'main database v2');
+    assert.equal(readFileSync(join(db, 'main.db-wal'), 'utf8'), 'wal');
+    // The BCD each step restored with says whether more restores follow.
+    assert.deepEqual(restored.steps.map((s) => s.results[0]!.plan.additionalRestores), [true, false]);
   });
 
   test('a missing mandatory writer fails before anything is frozen; an incremental needs --previous', async () => {

@@ -1,0 +1,194 @@
+// The reference requester's restore (issue 7, spec §5, §14): check every checksum before
+// touching the disk, then restore the backup chain in order (the full backup first, each
+// later one with "additional restores" set on all but the last), component set by
+// component set through the restore executor, then the crash-consistent files.
+// Writers take part through a RestoreParticipation (PreRestore / PostRestore); without
+// one the restore is a restore without writer participation (spec §14.7).
+import { join, posix } from 'node:path';
+import {
+  type BackupComponentsDocument,
+  computeRestoreSet,
+  parseBackupComponents,
+  parseWriterMetadata,
+  type RestorePlan,
+  type RestoreSet,
+  VssError,
+  type WriterMetadata,
+  type BackupSetEntry,
+  DEFAULT_FILESPEC_BACKUP_TYPE,
+  RestoreMethod,
+  RestoreTarget,
+  RollForwardType,
+  WriterRestore,
+} from '../vss/index.js';
+import { BackupDir, BCD_FILE, type ManifestFile } from './backup-dir.js';
+import { type ComponentRestoreResult, RestoreExecutor } from './restore-executor.js';
+import type { ComponentChoice } from './run-backup.js';
+import type { ServiceManager } from './service-manager.js';
+
+/** How writers take part in a restore: the requester SDK's restore session implements it. */
+export interface RestoreParticipation {
+  /** Sends PreRestore with the selections made in `bcd`; returns the document as writers left it. */
+  preRestore(bcd: BackupComponentsDocument, wmds: readonly WriterMetadata[]): Promise<BackupComponentsDocument>;
+  /** Records what was restored (file restore status, mappings used) and sends PostRestore. */
+  postRestore(bcd: BackupComponentsDocument): Promise<void>;
+}
+
+export interface RestoreOptions {
+  from: string;
+  /** Components to restore (writer id or name, optionally `:LOGICAL\PATH\NAME`); default: all that succeeded. */
+  components?: ComponentChoice[];
+  /** Restore under this directory instead of the original places (a private restore). */
+  to?: string;
+  /** Also restore the crash-consistent files (default true). */
+  files?: boolean;
+  dryRun?: boolean;
+  stateDir: string;
+  serviceManager?: ServiceManager;
+  participation?: RestoreParticipation;
+  onProgress?: (p: { phase: 'verify' | 'restore'; files: number; bytes: number; totalFiles?: number; totalBytes?: number }) => void;
+}
+
+export interface RestoreStep {
+  backupId: string;
+  backupType: string;
+  results: ComponentRestoreResult[];
+}
+
+export interface RestoreReport {
+  steps: RestoreStep[];
+  /** The crash-consistent files, restored as one set. */
+  files?: ComponentRestoreResult;
+  verifiedFiles: number;
+}
+
+function matches(choice: ComponentChoice, writerId: string, writerName: string, fullPath: string): boolean {
+  const writerOk = choice.writer.toLowerCase() === writerId.toLowerCase() || choice.writer === writerName;
+  return writerOk && (choice.path === undefined || choice.path.toLowerCase() === fullPath.toLowerCase());
+}
+
+/** Sends the destinations of a restore set under `root`: `/srv/x` becomes `<root>/srv/x`. */
+function relocate(set: RestoreSet, root: string): RestoreSet {
+  const under = (p: string): string => posix.join(root, p);
+  return {
+    plans: set.plans.map((plan) => ({
+      ...plan,
+      files: plan.files.map((f) => ({ ...f, destination: under(f.destination), ...(f.fallback ? { fallback: under(f.fallback) } : {}) })),
+    })),
+  };
+}
+
+export async function runRestore(opts: RestoreOptions): Promise<RestoreReport> {
+  const newest = BackupDir.open(opts.from);
+  const chain = [...newest.manifest.chain].map((id) => (id === newest.manifest.id ? newest : newest.chain.get(id)));
+  if (chain.some((b) => b === undefined)) throw new VssError('VSS_E_OBJECT_NOT_FOUND', `the backup chain of ${newest.dir} is incomplete; every backup it builds on must be present`);
+  const backups = chain as BackupDir[];
+
+  // 1. Nothing is touched before every stored file of every backup of the chain checks out.
+  let verified = 0;
+  for (const b of backups) {
+    const problems = b.verify((done, total) => opts.onProgress?.({ phase: 'verify', files: verified + done, bytes: 0, totalFiles: total }));
+    if (problems.length) {
+      const list = problems.slice(0, 5).map((p) => `${p.path}: ${p.problem}`).join('; ');
+      throw new VssError('VSS_E_CORRUPT_XML_DOCUMENT', `the backup ${b.dir} is damaged (${problems.length} file${problems.length === 1 ? '' : 's'}): ${list}; nothing was restored`);
+    }
+    verified += b.manifest.files.filter((f) => f.kind === 'file').length;
+  }
+
+  const executor = new RestoreExecutor({
+    stateDir: opts.stateDir,
+    ...(opts.serviceManager ? { serviceManager: opts.serviceManager } : {}),
+    ...(opts.to ? { allowedRoots: [opts.to] } : {}),
+    ...(opts.dryRun ? { dryRun: true } : {}),
+  });
+  const steps: RestoreStep[] = [];
+  for (const [i, b] of backups.entries()) {
+    const last = i === backups.length - 1;
+    const bcd = parseBackupComponents(b.readDocument(BCD_FILE), join(b.dir, BCD_FILE));
+    const wmds = b.manifest.writers.map((w) => parseWriterMetadata(b.readDocument(w.document), join(b.dir, w.document)));
+    // Select: the named components, or every one that succeeded.
+    let selected = 0;
+    for (const wc of bcd.writers) {
+      const name = b.manifest.writers.find((w) => w.instanceId === wc.instanceId.value)?.writerName ?? '';
+      for (const c of wc.components) {
+        const ok = b.manifest.components.find((m) => m.instanceId === wc.instanceId.value && m.component === c.fullPath)?.succeeded ?? false;
+        const wanted = opts.components?.length ? opts.components.some((ch) => matches(ch, wc.writerId.value, name, c.fullPath)) : ok;
+        if (wanted) {
+          c.setSelectedForRestore(true);
+          // Every restore of a chain but the last tells the writer more will follow.
+          c.setAdditionalRestores(!last);
+          selected++;
+        }
+      }
+    }
+    if (opts.components?.length && selected === 0 && last) {
+      throw new VssError('VSS_E_OBJECT_NOT_FOUND', `none of the named components is in the backup ${b.dir}; see shadowcopy inspect ${join(b.dir, BCD_FILE)}`);
+    }
+    if (selected === 0) continue;
+    const doc = opts.participation && !opts.dryRun ? await opts.participation.preRestore(bcd, wmds) : bcd;
+    // Only what this backup itself stores: older content was restored by an earlier step.
+    const entries = b.manifest.files.filter((f) => f.entry && !f.storedIn).map((f) => f.entry!);
+    let set = computeRestoreSet(doc, wmds, entries);
+    if (opts.to) set = relocate(set, opts.to);
+    const results = await executor.restore(set, b.source(), doc);
+    if (opts.participation && !opts.dryRun) await opts.participation.postRestore(doc);
+    await executor.afterPostRestore(results);
+    steps.push({ backupId: b.manifest.id, backupType: b.manifest.backupType, results });
+  }
+
+  // 2. The crash-consistent files, from the newest manifest.
+  let files: ComponentRestoreResult | undefined;
+  const loose = newest.manifest.files.filter((f) => f.consistency === 'crash');
+  if ((opts.files ?? true) && loose.length) {
+    let set: RestoreSet = { plans: [crashPlan(loose)] };
+    if (opts.to) set = relocate(set, opts.to);
+    [files] = await executor.restore(set, newest.source());
+  }
+  return { steps, ...(files ? { files } : {}), verifiedFiles: verified };
+}
+
+/** The crash-consistent files as one component-like set, restored all or nothing. */
+function crashPlan(files: readonly ManifestFile[]): RestorePlan {
+  const name = { logicalPath: '', componentName: 'files', fullPath: 'files' };
+  const entries: BackupSetEntry[] = files.map((f) => ({
+    writerId: '',
+    instanceId: '',
+    definingComponent: name,
+    component: name,
+    fileSetKind: 'files',
+    fileSet: { path: posix.dirname(f.path), filespec: posix.basename(f.path) || '*', recursive: false, backupTypeMask: DEFAULT_FILESPEC_BACKUP_TYPE },
+    root: posix.dirname(f.path),
+    relativePath: posix.basename(f.path),
+    path: f.path,
+    source: f.path,
+    kind: f.kind,
+    size: f.size,
+    mode: f.mode,
+    mtimeMs: f.mtimeMs,
+    snapshotRequired: false,
+  }));
+  return {
+    writerId: '',
+    instanceId: '',
+    instanceName: '',
+    writerName: 'crash-consistent files',
+    definingComponent: name,
+    subcomponents: [],
+    // A requester-private restore of plain files: in place, replacing what is there.
+    method: RestoreMethod.RESTORE_IF_CAN_REPLACE,
+    service: '',
+    writerRestore: WriterRestore.NEVER,
+    rebootRequired: false,
+    copyMode: 'replace',
+    restoreTarget: RestoreTarget.ORIGINAL,
+    restoreOptions: '',
+    additionalRestores: false,
+    authoritativeRestore: false,
+    rollForward: { type: RollForwardType.UNDEFINED, point: '' },
+    restoreName: '',
+    fileSets: [],
+    files: entries.map((entry) => ({ entry, destination: entry.path, via: 'original' as const })),
+    errors: [],
+  };
+}
+
