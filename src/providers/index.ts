@@ -5,4 +5,3 @@ export { SnapshotManager, SnapshotSetCreation, type SnapshotManagerOptions, type
 export { SnapshotRegistry, REGISTRY_FILE, type SnapshotRecord } from './registry.js';
 export { DEFAULT_STORE_NAME, storeFor, type SnapshotStore } from './store.js';
 export { resolveVolume, isMountPoint, type VolumeInfo } from './system.js';
-export { filespecRegExp } from './tree.js';

@@ -2,14 +2,15 @@
 // tree built before the freeze and brought up to date during it (see tree.ts), with FICLONE
 // (shares extents, no data copied) or with a byte copy.
 import { promises as fsp, rmdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { VssError } from '../vss/errors.js';
 import { SnapshotState, VolumeSnapshotAttributes } from '../vss/enums.js';
 import { PROVIDER_IDS, type ProviderName } from '../vss/snapshot.js';
 import { exposeReadOnly, unmount } from './expose.js';
 import { removeSnapshotPath } from './store.js';
 import { fsError, hasTool, isRoot, run, type VolumeInfo } from './system.js';
-import { removeExcludedFiles, syncTree, type Manifest } from './tree.js';
+import { ChangeJournal, journalUnavailable } from './journal.js';
+import { removeExcludedFiles, syncTree, type Manifest, type SyncStats } from './tree.js';
 import type { SnapshotJob, SnapshotProvider, VolumeSupport } from './types.js';
 
 /** Like Promise.all, but returns only once every promise settled: nothing runs on after a failure. */
@@ -153,11 +154,15 @@ interface TreeWork {
   controller: AbortController;
   pending?: Promise<unknown>;
   manifest?: Manifest;
+  /** Started before the prepare scan; tells commit what changed since. */
+  journal?: ChangeJournal;
 }
 
 /** Shared by reflink and copy: the tree engine with FICLONE or with a byte copy. */
 abstract class TreeProvider extends BaseProvider {
   protected abstract readonly clone: boolean;
+  /** What the last commit did, by volume root: how many entries it looked at, copied, and whether the journal served (for tests and benchmarks). */
+  readonly lastCommitStats = new Map<string, SyncStats>();
 
   private skipFor(job: SnapshotJob): ((rel: string) => boolean) | undefined {
     const inside = job.storeInsideVolume;
@@ -169,13 +174,25 @@ abstract class TreeProvider extends BaseProvider {
     job.work = work;
     job.state = SnapshotState.PROCESSING_PREPARE;
     // Started here and awaited in endPrepareSnapshots, so several volumes copy at once.
-    const pending = syncTree(job.volume.root, job.snapshotPath, undefined, {
-      clone: this.clone,
-      skip: this.skipFor(job),
-      signal: work.controller.signal,
-    }).then((r) => {
+    // The journal is watching before the scan starts, so no change after the scan is lost.
+    const pending = (async () => {
+      if (!journalUnavailable(job.volume)) {
+        const storeDir = dirname(job.snapshotPath);
+        work.journal = await ChangeJournal.start({
+          root: job.volume.root,
+          sentinelDir: dirname(storeDir),
+          sentinelName: job.snapshotId.toString(),
+          exclude: [storeDir],
+          signal: work.controller.signal,
+        });
+      }
+      const r = await syncTree(job.volume.root, job.snapshotPath, undefined, {
+        clone: this.clone,
+        skip: this.skipFor(job),
+        signal: work.controller.signal,
+      });
       work.manifest = r.manifest;
-    });
+    })();
     pending.catch(() => undefined); // reported by endPrepareSnapshots
     work.pending = pending;
   }
@@ -196,9 +213,13 @@ abstract class TreeProvider extends BaseProvider {
         } catch (e) {
           throw new VssError('VSS_E_OBJECT_NOT_FOUND', `the prepared snapshot directory ${job.snapshotPath} vanished before commit; make the snapshot set again`, { cause: e });
         }
-        const pending = syncTree(job.volume.root, job.snapshotPath, work.manifest, { clone: this.clone, skip: this.skipFor(job), signal });
+        const pending = syncTree(job.volume.root, job.snapshotPath, work.manifest, { clone: this.clone, skip: this.skipFor(job), signal, journal: work.journal });
         work.pending = pending;
-        await pending;
+        try {
+          this.lastCommitStats.set(job.volume.root, (await pending).stats);
+        } finally {
+          work.journal?.close();
+        }
         work.manifest = undefined; // no longer needed: free it
         job.state = SnapshotState.COMMITTED;
       }),
@@ -218,6 +239,7 @@ abstract class TreeProvider extends BaseProvider {
     if (!work) return;
     work.controller.abort(new VssError('VSS_E_UNEXPECTED', 'snapshot creation was aborted'));
     await work.pending?.catch(() => undefined);
+    work.journal?.close();
   }
 }
 

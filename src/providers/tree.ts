@@ -21,6 +21,7 @@ import {
   mkdirSync,
   promises as fsp,
   readdirSync,
+  readFileSync,
   readlinkSync,
   rmSync,
   symlinkSync,
@@ -31,7 +32,9 @@ import {
 import { spawnSync } from 'node:child_process';
 import { basename, join } from 'node:path';
 import { VssError } from '../vss/errors.js';
+import { filespecMatcher } from '../vss/selection/file-tree.js';
 import type { FileSpec } from '../vss/writer-metadata.js';
+import type { ChangeJournal } from './journal.js';
 import { fsError, isRoot, isWithin } from './system.js';
 
 export type EntryKind = 'file' | 'dir' | 'symlink' | 'fifo' | 'char' | 'block';
@@ -73,6 +76,11 @@ export interface TreeOptions {
   clone: boolean;
   /** Aborting stops the work at the next entry; the signal's reason is thrown. */
   signal?: AbortSignal;
+  /**
+   * At commit: the change journal started before `prev` was scanned. Only the paths it names
+   * are looked at; when it cannot be trusted the whole tree is rescanned.
+   */
+  journal?: ChangeJournal;
 }
 
 export interface SyncStats {
@@ -80,6 +88,10 @@ export interface SyncStats {
   copied: number;
   removed: number;
   bytesCopied: bigint;
+  /** `journal`: only the journal's paths were looked at; `full`: the whole tree was scanned. */
+  mode: 'full' | 'journal';
+  /** Why a journal that was given was not used. */
+  fallback?: string;
 }
 
 const yieldToLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
@@ -193,25 +205,215 @@ function makeSpecial(path: string, e: TreeEntry): void {
 }
 
 /**
+ * Inode numbers of files some process maps MAP_SHARED (from /proc/*\/maps), and of those
+ * mapped writable. A write through a shared mapping raises no inotify event and need not move
+ * mtime again while the page stays dirty, so such files are always looked at, and the
+ * writable ones always copied, at commit. Matched by inode number alone (btrfs reports a
+ * subvolume's own st_dev, the maps its superblock's): a collision only costs a copy.
+ */
+const SHARED_MAPPING = /^\S+ .(.).s \S+ \S+ (\d+) +\//gm;
+
+export function sharedMappings(): { any: Set<bigint>; writable: Set<bigint> } {
+  const any = new Set<bigint>();
+  const writable = new Set<bigint>();
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((p) => /^\d+$/.test(p));
+  } catch {
+    return { any, writable };
+  }
+  for (const pid of pids) {
+    let maps: string;
+    try {
+      maps = readFileSync(`/proc/${pid}/maps`, 'utf8');
+    } catch {
+      continue; // the process ended
+    }
+    // address perms offset dev inode path — only shared mappings of files (perms ends in 's').
+    for (const m of maps.matchAll(SHARED_MAPPING)) {
+      const ino = BigInt(m[2]!);
+      if (ino === 0n) continue;
+      any.add(ino);
+      if (m[1] === 'w') writable.add(ino);
+    }
+  }
+  return { any, writable };
+}
+
+const parentOf = (rel: string): string => (rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '');
+
+/** What one sync must bring into `dst`: the entries to look at, now, in an order where a directory comes before what it holds. */
+interface SyncPlan {
+  /** Current entries of the paths looked at (all of them for a full scan). */
+  current: Map<string, TreeEntry>;
+  /** The keys of `current` and of vanished paths, parents first. */
+  order: string[];
+  /** Subtrees new since prepare: copied whole, whatever `dst` held there. */
+  fresh: Set<string>;
+  scanStartNs: bigint;
+}
+
+/** Is `rel` or one of its ancestors in `set`? */
+function underAny(rel: string, set: Set<string>): boolean {
+  if (set.size === 0) return false;
+  for (let p = rel; ; p = parentOf(p)) {
+    if (set.has(p)) return true;
+    if (p === '') return false;
+  }
+}
+
+/**
+ * The journal's answer turned into a plan: the changed paths, their parents (whose mtime
+ * moved), whole new subtrees, every file with several links or a shared mapping, and the
+ * other names of any inode involved. Returns why not, when the journal cannot be trusted
+ * or names so much that a full scan is as cheap.
+ */
+async function journalPlan(src: string, prev: Manifest, opts: TreeOptions, mapped: { any: Set<bigint> }): Promise<SyncPlan | string> {
+  const scanStartNs = BigInt(Date.now()) * 1_000_000n;
+  const changes = await opts.journal!.drain(opts.signal);
+  if ('failure' in changes) return changes.failure;
+  const limit = Math.max(1000, prev.entries.size >> 1);
+  const tooMany = `the journal names more than ${limit} paths; a full scan is as cheap`;
+  const skipped = (rel: string): boolean => {
+    if (!opts.skip || rel === '') return false;
+    for (let p = rel; p !== ''; p = parentOf(p)) if (opts.skip(p)) return true;
+    return false;
+  };
+  const cand = new Set<string>();
+  const add = (rel: string): void => {
+    if (skipped(rel)) return;
+    cand.add(rel);
+    if (rel !== '') cand.add(parentOf(rel));
+  };
+  for (const p of changes.paths) add(p);
+  const fresh = new Set([...changes.trees].filter((t) => !skipped(t)));
+  for (const t of fresh) {
+    add(t);
+    const stack = [t];
+    while (stack.length) {
+      const dir = stack.pop()!;
+      let ents;
+      try {
+        ents = readdirSync(join(src, dir), { withFileTypes: true });
+      } catch {
+        continue; // gone again, or not a directory: the plan's lstat says what it is
+      }
+      for (const d of ents) {
+        const rel = dir === '' ? d.name : `${dir}/${d.name}`;
+        if (skipped(rel)) continue;
+        cand.add(rel);
+        if (d.isDirectory()) stack.push(rel);
+      }
+      if (cand.size > limit) return tooMany;
+    }
+  }
+  for (const [rel, e] of prev.entries) if (e.kind === 'file' && (e.nlink > 1n || mapped.any.has(e.ino))) add(rel);
+  if (cand.size > limit) return tooMany;
+
+  let rootStat: BigIntStats;
+  try {
+    rootStat = lstatSync(src, { bigint: true });
+  } catch (e) {
+    throw fsError(e, `the volume root ${src}`);
+  }
+  const prevRoot = prev.entries.get('');
+  if (!prevRoot || rootStat.ino !== prevRoot.ino || !rootStat.isDirectory()) return 'the volume root was replaced since prepare';
+
+  // Look at every candidate; then at the other names of inodes with several links, which
+  // may have changed through a name the journal saw (at most a few rounds).
+  for (let round = 0; ; round++) {
+    const order = [...cand].sort(); // a prefix sorts first: parents before children
+    const current = new Map<string, TreeEntry>();
+    const dropped = new Set<string>();
+    let n = 0;
+    for (const rel of order) {
+      if (++n % CHUNK === 0) {
+        checkAbort(opts.signal);
+        await yieldToLoop();
+      }
+      if (rel !== '') {
+        const parent = parentOf(rel);
+        if (dropped.has(parent)) {
+          dropped.add(rel);
+          continue;
+        }
+        const pe = current.get(parent);
+        if (!pe || pe.kind !== 'dir') continue; // the parent is gone, so is this
+        if (pe.boundary) {
+          dropped.add(rel); // inside a mount point or nested subvolume: not the volume's
+          continue;
+        }
+      }
+      let st: BigIntStats;
+      try {
+        st = rel === '' ? rootStat : lstatSync(join(src, rel), { bigint: true });
+      } catch (e) {
+        if (fsError(e, '').code === 'VSS_E_OBJECT_NOT_FOUND') continue;
+        throw fsError(e, `reading ${join(src, rel)}`);
+      }
+      const kind = kindOf(st);
+      if (!kind) continue;
+      current.set(rel, entryOf(st, kind, kind === 'dir' && st.dev !== rootStat.dev));
+    }
+    const need = new Set<bigint>();
+    for (const e of current.values()) if (e.kind === 'file' && e.nlink > 1n) need.add(e.ino);
+    const more: string[] = [];
+    if (need.size) for (const [rel, e] of prev.entries) if (e.kind === 'file' && need.has(e.ino) && !cand.has(rel) && !skipped(rel)) more.push(rel);
+    if (!more.length) return { current, order, fresh, scanStartNs };
+    if (round === 3) return 'hard links keep changing names';
+    for (const rel of more) add(rel);
+    if (cand.size > limit) return tooMany;
+  }
+}
+
+/**
  * Makes `dst` a copy of `src` as `src` is now. With `prev` (the manifest of the last sync
  * into `dst`), only what changed since is copied; without it `dst` must not exist yet.
- * Returns the manifest of this sync, to pass to the next one.
+ * With `opts.journal` (started before `prev` was scanned), only the paths it names are
+ * looked at, unless it cannot be trusted: then, as without it, the whole tree is rescanned.
+ * Returns the manifest of this sync, to pass to the next one (after a journal sync: `prev`,
+ * brought up to date in place).
  */
 export async function syncTree(src: string, dst: string, prev: Manifest | undefined, opts: TreeOptions): Promise<{ manifest: Manifest; stats: SyncStats }> {
-  const manifest = await scanTree(src, opts);
-  const stats: SyncStats = { scanned: manifest.entries.size, copied: 0, removed: 0, bytesCopied: 0n };
+  // Files mapped shared-writable are always copied at commit (see sharedMappings).
+  const mapped = prev ? sharedMappings() : { any: new Set<bigint>(), writable: new Set<bigint>() };
+  let plan: SyncPlan | undefined;
+  let fallback: string | undefined;
+  if (prev && opts.journal) {
+    const p = await journalPlan(src, prev, opts, mapped);
+    if (typeof p === 'string') fallback = p;
+    else plan = p;
+  }
+  const journal = plan !== undefined;
+  let manifest: Manifest;
+  if (plan) manifest = prev!;
+  else {
+    manifest = await scanTree(src, opts);
+    plan = { current: manifest.entries, order: [...manifest.entries.keys()], fresh: new Set(), scanStartNs: manifest.scanStartNs };
+  }
+  const { current, order, fresh } = plan;
+  const stats: SyncStats = { scanned: current.size, copied: 0, removed: 0, bytesCopied: 0n, mode: journal ? 'journal' : 'full', ...(fallback ? { fallback } : {}) };
   const racyFrom = prev ? prev.scanStartNs - RACY_MARGIN_NS : 0n;
   const copyFlags = opts.clone ? constants.COPYFILE_FICLONE_FORCE : 0;
   const dirsToFix = new Set<string>();
   const linked = new Map<bigint, string>(); // source inode → its copy, to keep hard links linked
-  const parentOf = (rel: string): string => (rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '');
+  // What dst holds at a path, as the last sync saw it; nothing inside a subtree new since.
+  const oldOf = (rel: string): TreeEntry | undefined => (prev && !underAny(rel, fresh) ? prev.entries.get(rel) : undefined);
 
   try {
     if (!prev) mkdirSync(dst, { mode: 0o700 });
     // Deletions first, so a path that changed kind is free for its new self.
     if (prev) {
-      for (const [rel, old] of prev.entries) {
-        const now = manifest.entries.get(rel);
+      for (const t of fresh) {
+        if (t === '' || !lstatOrUndefined(join(dst, t))) continue;
+        rmSync(join(dst, t), { recursive: true, force: true });
+        dirsToFix.add(parentOf(t));
+        stats.removed++;
+      }
+      for (const rel of journal ? order : prev.entries.keys()) {
+        const old = oldOf(rel);
+        if (!old) continue;
+        const now = current.get(rel);
         if (rel === '' || (now && now.kind === old.kind && old.boundary === now.boundary)) continue;
         rmSync(join(dst, rel), { recursive: true, force: true });
         dirsToFix.add(parentOf(rel));
@@ -219,14 +421,16 @@ export async function syncTree(src: string, dst: string, prev: Manifest | undefi
       }
     }
     let n = 0;
-    for (const [rel, e] of manifest.entries) {
+    for (const rel of order) {
+      const e = current.get(rel);
+      if (!e) continue;
       if (++n % CHUNK === 0) {
         checkAbort(opts.signal);
         await yieldToLoop();
       }
-      const old = prev?.entries.get(rel);
+      const old = oldOf(rel);
       const target = rel === '' ? dst : join(dst, rel);
-      const stale = !old || old.kind !== e.kind || changed(old, e) || old.ctimeNs >= racyFrom;
+      const stale = !old || old.kind !== e.kind || changed(old, e) || old.ctimeNs >= racyFrom || (e.kind === 'file' && mapped.writable.has(e.ino));
       if (e.kind === 'dir') {
         if (!old || old.kind !== 'dir') {
           if (rel !== '') mkdirSync(target);
@@ -266,10 +470,10 @@ export async function syncTree(src: string, dst: string, prev: Manifest | undefi
       stats.copied++;
     }
     // Directories last and deepest first: creating entries changes a directory's mtime.
-    const dirs = [...manifest.entries.keys()].filter((rel) => dirsToFix.has(rel) && manifest.entries.get(rel)?.kind === 'dir');
-    for (let i = dirs.length - 1; i >= 0; i--) {
-      const rel = dirs[i]!;
-      applyMetadata(rel === '' ? dst : join(dst, rel), manifest.entries.get(rel)!);
+    for (let i = order.length - 1; i >= 0; i--) {
+      const rel = order[i]!;
+      const e = current.get(rel);
+      if (e?.kind === 'dir' && dirsToFix.has(rel)) applyMetadata(rel === '' ? dst : join(dst, rel), e);
     }
   } catch (e) {
     if (VssError.is(e)) throw e;
@@ -279,14 +483,34 @@ export async function syncTree(src: string, dst: string, prev: Manifest | undefi
     }
     throw fsError(e, `copying ${src} into the snapshot ${dst}`);
   }
+  if (journal) patchManifest(manifest, plan);
   return { manifest, stats };
 }
 
-/** VSS wildcards (`*`, `?`) as a RegExp; `*.*` matches every name, as on Windows. */
-export function filespecRegExp(filespec: string): RegExp {
-  if (filespec === '*.*') return /^.*$/s;
-  const body = filespec.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
-  return new RegExp(`^${body}$`, 's');
+function lstatOrUndefined(path: string): BigIntStats | undefined {
+  try {
+    return lstatSync(path, { bigint: true });
+  } catch {
+    return undefined;
+  }
+}
+
+/** Brings a manifest up to date with what a journal sync saw (entries of vanished or new subtrees dropped first). */
+function patchManifest(manifest: Manifest, plan: SyncPlan): void {
+  const gone = new Set<string>(plan.fresh);
+  for (const rel of plan.order) {
+    const old = manifest.entries.get(rel);
+    const now = plan.current.get(rel);
+    if (old?.kind === 'dir' && (!now || now.kind !== 'dir' || now.boundary)) gone.add(rel);
+  }
+  gone.delete('');
+  if (gone.size) for (const rel of [...manifest.entries.keys()]) if (rel !== '' && underAny(rel, gone)) manifest.entries.delete(rel);
+  for (const rel of plan.order) {
+    const now = plan.current.get(rel);
+    if (now) manifest.entries.set(rel, now);
+    else manifest.entries.delete(rel);
+  }
+  manifest.scanStartNs = plan.scanStartNs;
 }
 
 /**
@@ -298,7 +522,7 @@ export function removeExcludedFiles(snapshotRoot: string, volumeRoot: string, sp
   let removed = 0;
   for (const spec of specs) {
     if (!isWithin(spec.path, volumeRoot)) continue;
-    const re = filespecRegExp(spec.filespec);
+    const matches = filespecMatcher(spec.filespec);
     const start = join(snapshotRoot, spec.path.slice(volumeRoot.length));
     const stack = [start];
     while (stack.length) {
@@ -314,7 +538,7 @@ export function removeExcludedFiles(snapshotRoot: string, volumeRoot: string, sp
         const st = lstatSync(p);
         if (st.isDirectory()) {
           if (spec.recursive) stack.push(p);
-        } else if (re.test(basename(p))) {
+        } else if (matches(basename(p))) {
           unlinkSync(p);
           removed++;
         }

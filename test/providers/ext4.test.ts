@@ -1,15 +1,30 @@
 // The copy provider on a real ext4 filesystem (loop image), and its failures.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { VssError } from '../../src/vss/errors.js';
-import { SnapshotManager } from '../../src/providers/index.js';
+import { resolveVolume, SnapshotManager } from '../../src/providers/index.js';
+import { journalUnavailable } from '../../src/providers/journal.js';
 import { loopFsUnavailable, makeLoopFs, mountsUnder, type LoopFs } from '../../src/testing/loopfs.js';
 import { digestTree, diffTrees } from './helpers.js';
 import { snapshotLifecycle } from './scenario.js';
 
 const skip = loopFsUnavailable('ext4');
+
+/** inotifywait processes whose command line names `dir` (a journal left open). */
+function inotifywaitsWatching(dir: string): string[] {
+  const out: string[] = [];
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      if (argv[0]?.endsWith('inotifywait') && argv.includes(dir)) out.push(pid);
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
 
 describe('copy provider on ext4', { skip }, () => {
   let fs: LoopFs;
@@ -27,8 +42,13 @@ describe('copy provider on ext4', { skip }, () => {
 
   test('snapshot equals the volume at commit time, stays so, and deletes without trace', async () => {
     const { volume, stateDir } = fresh('life');
-    await snapshotLifecycle({ stateDir, volume, provider: 'copy' });
+    const { commitStats } = await snapshotLifecycle({ stateDir, volume, provider: 'copy' });
     assert.equal(readdirSync(fs.mountPoint).includes('.shadowcopy'), false, 'no store left on the volume');
+    // With inotify-tools installed, commit looked only at what the journal named.
+    const why = journalUnavailable(await resolveVolume(volume));
+    assert.equal(commitStats?.mode, why ? 'full' : 'journal', commitStats?.fallback ?? why);
+    if (!why) assert.ok(commitStats!.scanned < 40, `commit looked at ${commitStats!.scanned} entries`);
+    assert.deepEqual(inotifywaitsWatching(volume), [], 'the journal is closed');
   });
 
   test('the providers that cannot serve ext4 say so', async () => {

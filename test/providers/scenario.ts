@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { SnapshotContext, SnapshotState } from '../../src/vss/enums.js';
 import type { ProviderName } from '../../src/vss/snapshot.js';
 import { SnapshotManager } from '../../src/providers/index.js';
+import type { SyncStats } from '../../src/providers/tree.js';
 import { digestTree, diffTrees, populate } from './helpers.js';
 
 /** Writers at work before the freeze: an edit, a new file, a deletion, a rename-over, a new dir. */
@@ -27,7 +28,7 @@ export async function snapshotLifecycle(opts: {
   force?: boolean;
   /** Top-level names of the volume the snapshot leaves out besides the store (nested subvolumes). */
   skipTop?: string[];
-}): Promise<void> {
+}): Promise<{ commitStats: SyncStats | undefined }> {
   const { stateDir, volume } = opts;
   populate(volume);
   const manager = await SnapshotManager.open({ stateDir });
@@ -39,6 +40,7 @@ export async function snapshotLifecycle(opts: {
   await set.preCommit();
   const atCommit = digestTree(volume, ['.shadowcopy', ...(opts.skipTop ?? [])]);
   await set.commit();
+  const commitStats = (manager.providers[opts.provider] as { lastCommitStats?: Map<string, SyncStats> }).lastCommitStats?.get(volume);
   churn(volume, 1); // after commit: must not be
   const [props] = await set.postCommit();
   assert.ok(props);
@@ -65,4 +67,5 @@ export async function snapshotLifecycle(opts: {
   assert.equal(existsSync(snap), false, 'snapshot directory removed');
   assert.equal(again.registry.list().length, 0, 'registry entry removed');
   assert.equal(existsSync(join(snap, '..', '..')), false, 'empty snapshot store removed');
+  return { commitStats };
 }
