@@ -9,6 +9,12 @@ import { registerRestore } from './commands/restore.js';
 import { registerTrace } from './commands/trace.js';
 import { registerDaemon } from './commands/daemon.js';
 import { registerTestWriter } from './commands/test-writer.js';
+import { registerWriters } from './commands/writers.js';
+import { registerMetadata } from './commands/metadata.js';
+import { registerCreate } from './commands/create.js';
+import { registerList } from './commands/list.js';
+import { registerDelete } from './commands/delete.js';
+import { registerExpose } from './commands/expose.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -24,6 +30,12 @@ export function buildProgram(): Command {
   registerTrace(program);
   registerDaemon(program);
   registerTestWriter(program);
+  registerWriters(program);
+  registerMetadata(program);
+  registerCreate(program);
+  registerList(program);
+  registerDelete(program);
+  registerExpose(program);
   return program;
 }
 
