@@ -477,7 +477,8 @@ export class BackupSession {
       return race(p, seq.signal);
     };
     try {
-      const active = (): WriterRecord[] => (this.records ?? []).filter((r) => r.participant && !r.out && !r.entry.gone);
+      // A writer that went away is still sent its next event: dispatch records it as not responding.
+      const active = (): WriterRecord[] => (this.records ?? []).filter((r) => r.participant && !r.out);
       await race(this.broadcast(active(), 'PrepareForSnapshot', this.host.timeouts.eventMs.PrepareForSnapshot, seq.signal), seq.signal);
       set.setExcludeFromSnapshot((this.records ?? []).filter((r) => r.participant).flatMap((r) => [...r.metadata.excludeFilesFromSnapshot]));
       if (set.snapshotIds.length) await provider('PrepareSnapshots', set.prepare());
@@ -506,7 +507,7 @@ export class BackupSession {
       }
       // Thaw in reverse order of Freeze.
       for (const rank of [2, 1, 0]) {
-        const level = frozen.filter((r) => r.entry.freezeRank === rank && !r.out && !r.entry.gone);
+        const level = frozen.filter((r) => r.entry.freezeRank === rank && !r.out);
         for (const r of level) r.thawSent = true;
         await race(this.broadcast(level, 'Thaw', undefined, seq.signal, (r) => windows.get(r)!.ac.signal), seq.signal);
         for (const r of level) windows.get(r)?.cancel();

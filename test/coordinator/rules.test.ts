@@ -174,6 +174,27 @@ describe('call order', () => {
     }
   });
 
+  test('a writer that disconnects between events is failed at the next one with VSS_E_WRITER_NOT_RESPONDING', async () => {
+    const f = await fixture();
+    try {
+      const a = await f.writer({ writerId: IDS.a, name: 'A' });
+      const b = await f.writer({ writerId: IDS.b, name: 'B' });
+      const bc = await f.requester();
+      const r = await scriptedBackup(bc, {
+        onStep: async (step) => {
+          if (step === 'prepareForBackup') await a.unsubscribe();
+        },
+      });
+      assert.equal(r.outcome, 'completed');
+      const sa = r.statuses.find((s) => s.writerId.equals(IDS.a))!;
+      assert.equal(sa.state, WriterState.FAILED_AT_PREPARE_SNAPSHOT);
+      assert.equal(sa.hrWriterFailure, HRESULT.VSS_E_WRITER_NOT_RESPONDING);
+      assert.ok(events(b).includes('BackupComplete'));
+    } finally {
+      await f.close();
+    }
+  });
+
   test('setWriterFailureEx carries the application message to getWriterStatus', async () => {
     const f = await fixture();
     try {
