@@ -279,11 +279,12 @@ async function journalPlan(src: string, prev: Manifest, opts: TreeOptions, mappe
     for (let p = rel; p !== ''; p = parentOf(p)) if (opts.skip(p)) return true;
     return false;
   };
-  const cand = new Set<string>();
+  // A candidate's ancestors are candidates too, so each is looked at after its parent. The
+  // parent's own metadata moved with the change; the others cost one lstat each, once.
+  const cand = new Set<string>(['']);
   const add = (rel: string): void => {
     if (skipped(rel)) return;
-    cand.add(rel);
-    if (rel !== '') cand.add(parentOf(rel));
+    for (let p = rel; !cand.has(p); p = parentOf(p)) cand.add(p);
   };
   for (const p of changes.paths) add(p);
   const fresh = new Set([...changes.trees].filter((t) => !skipped(t)));
@@ -301,7 +302,7 @@ async function journalPlan(src: string, prev: Manifest, opts: TreeOptions, mappe
       for (const d of ents) {
         const rel = dir === '' ? d.name : `${dir}/${d.name}`;
         if (skipped(rel)) continue;
-        cand.add(rel);
+        cand.add(rel); // its parent, `dir`, is in already
         if (d.isDirectory()) stack.push(rel);
       }
       if (cand.size > limit) return tooMany;
@@ -337,7 +338,7 @@ async function journalPlan(src: string, prev: Manifest, opts: TreeOptions, mappe
           dropped.add(rel);
           continue;
         }
-        const pe = current.get(parent);
+        const pe = current.get(parent); // looked at just before: parents sort first
         if (!pe || pe.kind !== 'dir') continue; // the parent is gone, so is this
         if (pe.boundary) {
           dropped.add(rel); // inside a mount point or nested subvolume: not the volume's

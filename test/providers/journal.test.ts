@@ -104,6 +104,26 @@ describe('the change journal', { skip }, () => {
     }
   });
 
+  test('a change deep in the tree, alone, touches nothing else', async () => {
+    const { src, dst, opts } = layout();
+    await populate(src);
+    const journal = await ChangeJournal.start(opts);
+    try {
+      const first = await syncTree(src, dst, undefined, { clone: false });
+      writeFileSync(join(src, 'd0/sub/deeper/x'), 'deep change');
+      const second = await syncTree(src, dst, first.manifest, { clone: false, journal });
+      assert.equal(second.stats.mode, 'journal', second.stats.fallback);
+      assert.equal(second.stats.copied, 1);
+      assert.equal(second.stats.removed, 0);
+      assertSame(src, dst);
+      rmSync(join(src, 'd0/sub/deeper/x'));
+      const third = await syncTree(src, join(base, `full${n}`), undefined, { clone: false });
+      assert.ok(third.manifest.entries.has('d0/sub/deeper'));
+    } finally {
+      journal.close();
+    }
+  });
+
   test('a snapshot store inside the volume is neither watched nor copied, and the sentinel leaves no trace', async () => {
     const dir = join(base, `t${++n}`);
     const src = join(dir, 'vol');
