@@ -1,0 +1,19 @@
+// README's first command must keep working: `npm run demo` backs up a running application,
+// restores it elsewhere and verifies it.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+test('npm run demo: backup, restore, verification and trace', { skip: process.getuid?.() === 0 ? false : 'the demo mounts a tmpfs volume, which needs root' }, () => {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'scripts', 'demo.ts')], { encoding: 'utf8', timeout: 120_000 });
+  assert.equal(r.status, 0, r.stderr + r.stdout);
+  assert.match(r.stdout, /components: ledger ok/);
+  assert.match(r.stdout, /(\d+) of \1 restored files match their sha256/);
+  assert.match(r.stdout, /ledger: (\d+) transfers in accounts\.json and \1 in journal\.log; the total is still 1,000,000/);
+  assert.match(r.stdout, /Freeze +Demo Ledger +ok/);
+  assert.match(r.stdout, /Frozen \(Freeze to Thaw\):/);
+});
