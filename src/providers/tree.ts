@@ -268,9 +268,18 @@ function underAny(rel: string, set: Set<string>): boolean {
  * other names of any inode involved. Returns why not, when the journal cannot be trusted
  * or names so much that a full scan is as cheap.
  */
-async function journalPlan(src: string, prev: Manifest, opts: TreeOptions, mapped: { any: Set<bigint> }): Promise<SyncPlan | string> {
+async function journalPlan(
+  src: string,
+  prev: Manifest,
+  opts: TreeOptions,
+  setMapped: (m: ReturnType<typeof sharedMappings>) => void,
+): Promise<SyncPlan | string> {
   const scanStartNs = BigInt(Date.now()) * 1_000_000n;
-  const changes = await opts.journal!.drain(opts.signal);
+  // drain() writes its sentinel at once; the mappings are read while its event travels.
+  const draining = opts.journal!.drain(opts.signal);
+  const mapped = sharedMappings();
+  setMapped(mapped);
+  const changes = await draining;
   if ('failure' in changes) return changes.failure;
   const limit = Math.max(1000, prev.entries.size >> 1);
   const tooMany = `the journal names more than ${limit} paths; a full scan is as cheap`;
@@ -377,14 +386,14 @@ async function journalPlan(src: string, prev: Manifest, opts: TreeOptions, mappe
  */
 export async function syncTree(src: string, dst: string, prev: Manifest | undefined, opts: TreeOptions): Promise<{ manifest: Manifest; stats: SyncStats }> {
   // Files mapped shared-writable are always copied at commit (see sharedMappings).
-  const mapped = prev ? sharedMappings() : { any: new Set<bigint>(), writable: new Set<bigint>() };
+  let mapped = { any: new Set<bigint>(), writable: new Set<bigint>() };
   let plan: SyncPlan | undefined;
   let fallback: string | undefined;
   if (prev && opts.journal) {
-    const p = await journalPlan(src, prev, opts, mapped);
+    const p = await journalPlan(src, prev, opts, (m) => (mapped = m));
     if (typeof p === 'string') fallback = p;
     else plan = p;
-  }
+  } else if (prev) mapped = sharedMappings();
   const journal = plan !== undefined;
   let manifest: Manifest;
   if (plan) manifest = prev!;
