@@ -131,7 +131,7 @@ describe('admin commands against a daemon', { skip, timeout: 300_000 }, () => {
     const bcd = join(scratch, 'auto.xml');
     const r = await cli(['create', ...S, '--save-bcd', bcd, '--json', join(e.volume!, 'app')]);
     assert.equal(r.status, 0, r.stderr);
-    const out = JSON.parse(r.stdout) as { snapshotSetId: string; context: string; persistent: boolean; deletedOnExit: boolean; snapshots: SnapshotJson[]; writers: { writerId: string; components: string[] }[] };
+    const out = JSON.parse(r.stdout) as { snapshotSetId: string; context: string; persistent: boolean; deletedOnExit: boolean; snapshots: SnapshotJson[]; writers: { writerId: string; instanceId: string; writerName: string; instanceName: string; components: string[] }[] };
     assert.equal(out.context, 'VSS_CTX_BACKUP');
     assert.equal(out.deletedOnExit, true);
     assert.equal(out.snapshots.length, 1);
