@@ -53,7 +53,7 @@ export interface JournalOptions {
 const EVENTS = ['modify', 'attrib', 'close_write', 'move', 'create', 'delete', 'q_overflow', 'unmount'];
 /** Filesystems on which every local change reaches inotify (no remote writers, no FUSE daemon). */
 const LOCAL_FILESYSTEMS = new Set(['ext2', 'ext3', 'ext4', 'xfs', 'btrfs', 'tmpfs', 'ramfs', 'f2fs', 'bcachefs', 'jfs', 'reiserfs', 'nilfs2', 'overlay', 'vfat', 'exfat']);
-const DRAIN_TIMEOUT_MS = 5_000;
+const DRAIN_TIMEOUT_MS = 2_000;
 
 // A journal left open must not outlive the daemon (or a test): stop every one at exit.
 const live = new Set<ChangeJournal>();
@@ -170,6 +170,9 @@ export class ChangeJournal {
             ready();
           } else if (line.startsWith('Setting up watches.') || line.startsWith('Watching new directory ')) {
             // progress, not trouble
+          } else if (line.startsWith("Couldn't watch new directory ") && line.endsWith(': No such file or directory')) {
+            // Gone (or renamed) before its watch was added: it was recorded as a new subtree,
+            // which commit walks whole, and a rename shows as MOVED_TO of a new one.
           } else {
             // A watch not added (ENOSPC on max_user_watches), a new directory not watched…
             this.fail(`inotifywait: ${line}`);
