@@ -4,6 +4,8 @@
 import { lstatSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { join, posix, resolve } from 'node:path';
 import type { BackupComponents, WriterStatus } from '../requester/index.js';
+import type { SnapshotProperties } from '../vss/snapshot.js';
+import type { BackupSelectionResult } from '../vss/selection/index.js';
 import {
   BackupSelection,
   BackupType,
@@ -79,8 +81,22 @@ function checkAbort(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new VssError('VSS_E_BAD_STATE', 'the backup was interrupted; nothing was completed and the partial backup has no manifest');
 }
 
-/** Runs a whole backup on an initialised-for-nothing session. The session is not released here. */
-export async function runBackup(session: BackupComponents, opts: BackupOptions): Promise<BackupReport> {
+/** What the first half of a backup leaves: components chosen, snapshots made, writers thawed. */
+export interface PreparedSnapshot {
+  chosen: BackupSelectionResult;
+  snapshotSetId: Guid;
+  snapshots: SnapshotProperties[];
+  previous: BackupDir | undefined;
+  warnings: string[];
+}
+
+export type SnapshotOptions = Omit<BackupOptions, 'to' | 'bestEffort'>;
+
+/**
+ * The first half of a backup (spec §4.1 steps 1–12): discovery, selection, the snapshot set
+ * over every volume involved, PrepareForBackup and DoSnapshotSet.
+ */
+export async function snapshotForBackup(session: BackupComponents, opts: SnapshotOptions): Promise<PreparedSnapshot> {
   const env = opts.env ?? process.env;
   const backupType = opts.backupType ?? BackupType.FULL;
   const paths = (opts.paths ?? []).map((p) => normalizePath('the path', resolve(p)));
@@ -193,16 +209,60 @@ export async function runBackup(session: BackupComponents, opts: BackupOptions):
   progress({ phase: 'snapshot', files: 0, bytes: 0 });
   await session.doSnapshotSet();
   checkAbort(opts.signal);
+  const snapshots = await Promise.all(snapshotIds.map((id) => session.getSnapshotProperties(id)));
+  return { chosen, snapshotSetId, snapshots, previous, warnings };
+}
+
+/**
+ * The last half (steps 14–15): success per component — failed when the writer failed or
+ * `failures` names it — recorded with SetBackupSucceeded, then BackupComplete. Without
+ * `bestEffort` any failure fails the whole backup.
+ */
+export async function completeBackup(session: BackupComponents, chosen: BackupSelectionResult, failures: ReadonlyMap<string, string>, bestEffort: boolean): Promise<{ components: ManifestComponent[]; statuses: WriterStatus[] }> {
+  await session.gatherWriterStatus();
+  const statuses = session.getWriterStatuses();
+  const components: ManifestComponent[] = [];
+  for (const w of chosen.writers) {
+    const id = w.metadata.identity;
+    const status = statuses.find((s) => s.instanceId.equals(id.instanceId));
+    const writerFailed = status && (isFailedWriterState(status.state) || status.hrWriterFailure !== 0);
+    for (const c of w.components) {
+      const comp = c.node.component;
+      const why = writerFailed ? `writer "${id.writerName}" failed: ${status!.applicationMessage || `state ${status!.state}`}` : failures.get(componentKey(id.writerId.value, c.node.fullPath));
+      components.push({ writerId: id.writerId.value, instanceId: id.instanceId.value, component: c.node.fullPath, succeeded: !why, ...(why ? { error: why } : {}) });
+      await session.setBackupSucceeded(id.instanceId, id.writerId, comp.type, comp.logicalPath, comp.componentName, !why);
+    }
+  }
+  const failed = components.filter((c) => !c.succeeded);
+  if (failed.length && !bestEffort) {
+    // Writers still hear BackupComplete: the snapshot was made; only the backup failed.
+    await session.backupComplete().then(undefined, () => undefined);
+    throw new VssError('VSS_E_WRITERERROR_NONRETRYABLE', `the backup is incomplete: ${failed.map((f) => `${f.component} (${f.error})`).join('; ')}; fix the cause, or pass --best-effort to keep what succeeded`);
+  }
+  await session.backupComplete();
+  return { components, statuses };
+}
+
+/** How failures are keyed: writer class id and the component's full path. */
+export function componentKey(writerId: string, component: string): string {
+  return `${writerId}|${component}`;
+}
+
+/** Runs a whole backup on a fresh session. The session is not released here. */
+export async function runBackup(session: BackupComponents, opts: BackupOptions): Promise<BackupReport> {
+  const env = opts.env ?? process.env;
+  const progress = (p: BackupProgress): void => opts.onProgress?.(p);
+  const paths = (opts.paths ?? []).map((p) => normalizePath('the path', resolve(p)));
+  const { chosen, snapshotSetId, snapshots: props, previous, warnings } = await snapshotForBackup(session, opts);
+  const backupType = opts.backupType ?? BackupType.FULL;
 
   // 4. Copy from the snapshot.
-  const props = await Promise.all(snapshotIds.map((id) => session.getSnapshotProperties(id)));
   const mounts = props.map((p) => ({ volume: p.originalVolumeName, snapshotRoot: p.snapshotDeviceObject }));
   const tree = new FsFileTree(mounts);
   const backupSet = computeBackupSet(chosen, tree, { backupType, env });
   const out = BackupDirWriter.create(opts.to, mounts.map((m) => ({ volume: m.volume, root: m.snapshotRoot })), previous);
-  const failed = new Map<string, string>(); // "writerId|component" → why
-  const keyOf = (writerId: string, component: string): string => `${writerId}|${component}`;
-  for (const f of backupSet.failures) failed.set(keyOf(f.writerId, f.definingComponent.fullPath), f.error.message);
+  const failed = new Map<string, string>(); // componentKey → why
+  for (const f of backupSet.failures) failed.set(componentKey(f.writerId, f.definingComponent.fullPath), f.error.message);
   const totalBytes = backupSet.entries.reduce((n, e) => n + e.size, 0);
   let files = 0;
   let bytes = 0;
@@ -216,7 +276,7 @@ export async function runBackup(session: BackupComponents, opts: BackupOptions):
       out.add(e.path, 'application', e, tree.resolve(e.source));
     } catch (err) {
       if (VssError.is(err, 'VSS_E_INSUFFICIENT_STORAGE')) throw err;
-      failed.set(keyOf(e.writerId, e.definingComponent.fullPath), (err as Error).message);
+      failed.set(componentKey(e.writerId, e.definingComponent.fullPath), (err as Error).message);
     }
     files++;
     bytes += e.size;
@@ -233,36 +293,19 @@ export async function runBackup(session: BackupComponents, opts: BackupOptions):
     });
   }
 
-  // 5. Results per component, the documents, BackupComplete.
-  await session.gatherWriterStatus();
-  const statuses = session.getWriterStatuses();
-  const components: ManifestComponent[] = [];
-  for (const w of chosen.writers) {
-    const id = w.metadata.identity;
-    const status = statuses.find((s) => s.instanceId.equals(id.instanceId));
-    const writerFailed = status && (isFailedWriterState(status.state) || status.hrWriterFailure !== 0);
-    for (const c of w.components) {
-      const comp = c.node.component;
-      const why = writerFailed ? `writer "${id.writerName}" failed: ${status!.applicationMessage || `state ${status!.state}`}` : failed.get(keyOf(id.writerId.value, c.node.fullPath));
-      components.push({ writerId: id.writerId.value, instanceId: id.instanceId.value, component: c.node.fullPath, succeeded: !why, ...(why ? { error: why } : {}) });
-      await session.setBackupSucceeded(id.instanceId, id.writerId, comp.type, comp.logicalPath, comp.componentName, !why);
-    }
-  }
-  const failures = components.filter((c) => !c.succeeded);
-  if (failures.length && !opts.bestEffort) {
-    await session.backupComplete().then(undefined, () => undefined);
-    throw new VssError('VSS_E_WRITERERROR_NONRETRYABLE', `the backup is incomplete: ${failures.map((f) => `${f.component} (${f.error})`).join('; ')}; fix the cause, or pass --best-effort to keep what succeeded`);
-  }
-  for (const f of failures) warnings.push(`component ${f.component} failed: ${f.error}`);
+  // 5. The documents (after DoSnapshotSet: PostSnapshot may have changed the BCD), success
+  // per component, BackupComplete; the manifest last.
   const manifestWriters: ManifestWriter[] = chosen.writers.map((w) => {
     const id = w.metadata.identity;
     const document = `writers/${id.writerId.value}${chosen.writers.filter((o) => o.metadata.identity.writerId.equals(id.writerId)).length > 1 ? `.${id.instanceId.value}` : ''}.xml`;
     out.saveDocument(document, writeWriterMetadata(w.metadata));
     return { writerId: id.writerId.value, instanceId: id.instanceId.value, instanceName: id.instanceName, writerName: id.writerName, document };
   });
+  const { components, statuses } = await completeBackup(session, chosen, failed, Boolean(opts.bestEffort));
+  for (const f of components.filter((c) => !c.succeeded)) warnings.push(`component ${f.component} failed: ${f.error}`);
+  // Saved after SetBackupSucceeded, so the stored document says which components succeeded.
   out.saveDocument(BCD_FILE, await session.saveAsXml());
   progress({ phase: 'complete', files, bytes, totalFiles: files, totalBytes });
-  await session.backupComplete();
   const manifest = out.finish({ backupType: backupTypeCodec.tokenOf(backupType) ?? 'full', snapshotSetId: snapshotSetId.value, writers: manifestWriters, components });
   return { dir: out.dir, manifest, snapshotSetId: snapshotSetId.value, components, writerStatuses: statuses, warnings };
 }

@@ -6,6 +6,7 @@ import { VssError } from '../vss/index.js';
 import { registerBackup } from './commands/backup.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerRestore } from './commands/restore.js';
+import { registerRun } from './commands/run.js';
 import { registerTrace } from './commands/trace.js';
 import { registerDaemon } from './commands/daemon.js';
 import { registerTestWriter } from './commands/test-writer.js';
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerInspect(program);
   registerBackup(program);
   registerRestore(program);
+  registerRun(program);
   registerTrace(program);
   registerDaemon(program);
   registerTestWriter(program);
@@ -42,7 +44,8 @@ export function buildProgram(): Command {
 export async function main(argv: string[]): Promise<number> {
   try {
     await buildProgram().parseAsync(argv, { from: 'user' });
-    return 0;
+    // A command may set its own status (run: the command's; backup: partial success).
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode;
     if (e instanceof VssError) {

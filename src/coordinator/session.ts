@@ -120,8 +120,23 @@ function abortedPromise(signal: AbortSignal): Promise<void> {
 }
 
 /** Rejects as soon as `signal` aborts, with its reason; otherwise as `p`. */
+/** `p`, or the signal's reason if it aborts first; the listener goes when `p` settles (the signal outlives many races). */
 function race<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  return Promise.race([p, abortedPromise(signal).then(() => Promise.reject(signal.reason as Error))]);
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e as Error);
+      },
+    );
+  });
 }
 
 export function propertiesToWire(p: SnapshotProperties): SnapshotPropertiesWire {
