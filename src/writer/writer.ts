@@ -74,9 +74,15 @@ function delay(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/**
+ * One AsyncLocalStorage for every Writer of the process, each store naming its writer: Node 20
+ * walks every live AsyncLocalStorage on each promise it creates, so one per Writer made a
+ * process hosting many writers (the daemon's built-in writers, a benchmark) quadratic.
+ */
+const eventStorage = new AsyncLocalStorage<{ writer: Writer; ctx: EventContext }>();
+
 export class Writer extends EventEmitter {
   readonly options: Required<Pick<WriterOptions, 'writerName' | 'usage' | 'sourceType' | 'level' | 'instanceName' | 'eventFlags'>> & { writerId: Guid; freezeTimeoutMs: number | undefined };
-  private readonly als = new AsyncLocalStorage<EventContext>();
   private client: RpcClient | undefined;
   private subscribed = false;
   private current: Guid | undefined;
@@ -142,7 +148,8 @@ export class Writer extends EventEmitter {
   // ---- helpers (spec §18.2): valid inside a handler ----------------------------------------------
 
   private ctx(call: string): EventContext {
-    const c = this.als.getStore();
+    const stored = eventStorage.getStore();
+    const c = stored?.writer === this ? stored.ctx : undefined;
     if (!c) throw new VssError('VSS_E_BAD_STATE', `${call} outside an event handler; call it from a handler (or code it awaits)`);
     if (c.done) throw new VssError('VSS_E_BAD_STATE', `${call} after the ${c.event} handler returned`);
     return c;
@@ -309,7 +316,7 @@ export class Writer extends EventEmitter {
       failure: undefined,
       done: false,
     };
-    if (p.event === 'Identify') return this.als.run(ctx, () => this.identify(ctx));
+    if (p.event === 'Identify') return eventStorage.run({ writer: this, ctx }, () => this.identify(ctx));
     let doc: BackupComponentsDocument | undefined;
     let mine: WriterComponents | undefined;
     if (p.bcdXml) {
@@ -318,7 +325,7 @@ export class Writer extends EventEmitter {
     }
     let ok: boolean;
     try {
-      const r = await this.als.run(ctx, () => this.dispatch(p.event, ctx, mine));
+      const r = await eventStorage.run({ writer: this, ctx }, () => this.dispatch(p.event, ctx, mine));
       ok = r !== false;
     } catch (e) {
       ok = false;
