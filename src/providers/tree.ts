@@ -296,7 +296,7 @@ async function journalPlan(
     for (let p = rel; !cand.has(p); p = parentOf(p)) cand.add(p);
   };
   for (const p of changes.paths) add(p);
-  const fresh = new Set([...changes.trees].filter((t) => !skipped(t)));
+  const fresh = new Set([...changes.trees].filter((t) => t !== '' && !skipped(t)));
   for (const t of fresh) {
     add(t);
     const stack = [t];
