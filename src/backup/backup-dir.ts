@@ -14,6 +14,7 @@
 import { spawnSync } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import {
+  type Stats,
   closeSync,
   constants,
   existsSync,
@@ -32,6 +33,7 @@ import {
 import { dirname, isAbsolute, join, posix, resolve } from 'node:path';
 import { VssError } from '../vss/errors.js';
 import type { BackupSetEntry } from '../vss/selection/index.js';
+import type { CopyPool } from './copy-pool.js';
 import type { RestoreSource } from './restore-executor.js';
 
 export const BACKUP_FORMAT = 'shadowcopy-backup/1';
@@ -135,26 +137,32 @@ export class BackupDirWriter {
   private bytes = 0;
   private bytesStored = 0;
   private readonly buffer = Buffer.allocUnsafe(1 << 20);
+  /** Directories already made under files/: one mkdir per directory, not per file. */
+  private readonly madeDirs = new Set<string>();
+  /** Copies running on the pool, settled by `flush`. */
+  private jobs: Promise<void>[] = [];
+  private readonly failures: { path: string; error: VssError }[] = [];
 
   private constructor(
     readonly dir: string,
     volumes: readonly VolumeRoot[],
     readonly previous: BackupDir | undefined,
+    private readonly pool: CopyPool | undefined,
   ) {
     // Longest mount point first, so a nested volume wins.
     this.volumes = volumes.map((v) => ({ ...v, volume: posix.normalize(v.volume), key: volumeKey(posix.normalize(v.volume)) })).sort((a, b) => b.volume.length - a.volume.length);
     this.previousFiles = new Map((previous?.manifest.files ?? []).map((f) => [f.path, { ...f, holder: f.storedIn ?? previous!.manifest.id }]));
   }
 
-  /** Starts a backup in `dir`, which must not exist or be empty. */
-  static create(dir: string, volumes: readonly VolumeRoot[], previous?: BackupDir): BackupDirWriter {
+  /** Starts a backup in `dir`, which must not exist or be empty. With a pool, contents are copied on every core. */
+  static create(dir: string, volumes: readonly VolumeRoot[], previous?: BackupDir, pool?: CopyPool): BackupDirWriter {
     const abs = resolve(dir);
     if (existsSync(abs) && readdirSync(abs).length > 0) {
       throw new VssError('VSS_E_OBJECT_ALREADY_EXISTS', `the backup destination ${abs} is not empty; choose a new or empty directory`);
     }
     mkdirSync(join(abs, 'files'), { recursive: true, mode: 0o700 });
     mkdirSync(join(abs, 'writers'), { mode: 0o700 });
-    return new BackupDirWriter(abs, volumes, previous);
+    return new BackupDirWriter(abs, volumes, previous, pool);
   }
 
   private volumeOf(path: string): (VolumeRoot & { key: string }) | undefined {
@@ -172,18 +180,23 @@ export class BackupDirWriter {
     return this.seen.has(path);
   }
 
+  /** The backup-set entry recorded with a path, if it belongs to a component. */
+  entryOf(path: string): BackupSetEntry | undefined {
+    return this.files.find((f) => f.path === path)?.entry;
+  }
+
   /**
    * Records one path, copying its content when it is a file that changed since the
    * previous backup (or always, without one). `readFrom` overrides where it is read
    * (an alternate path); by default the path's place in the snapshot.
    */
-  add(path: string, consistency: Consistency, entry?: BackupSetEntry, readFrom?: string): ManifestFile {
+  add(path: string, consistency: Consistency, entry?: BackupSetEntry, readFrom?: string, stat?: Stats): ManifestFile {
     if (this.seen.has(path)) throw new VssError('VSS_E_OBJECT_ALREADY_EXISTS', `${path} is already in this backup`);
     const real = readFrom ?? this.readPath(path);
     if (real === undefined) throw new VssError('VSS_E_OBJECT_NOT_FOUND', `${path} is on no volume of the snapshot set; add its volume`);
-    let st;
+    let st = stat;
     try {
-      st = lstatSync(real);
+      st ??= lstatSync(real);
     } catch (e) {
       throw new VssError('VSS_E_OBJECT_NOT_FOUND', `${path} is not in the snapshot (${(e as Error).message})`, { cause: e });
     }
@@ -203,8 +216,18 @@ export class BackupDirWriter {
         const v = this.volumeOf(path)!;
         const rel = path === v.volume ? '' : path.slice(v.volume === '/' ? 1 : v.volume.length + 1);
         f.stored = posix.join('files', v.key, rel || '.content');
-        f.sha256 = this.copy(real, join(this.dir, f.stored));
         this.bytesStored += st.size;
+        if (this.pool) {
+          const to = join(this.dir, f.stored);
+          this.jobs.push(
+            this.pool.submit({ from: real, to }).then((r) => {
+              if (r.sha256 !== undefined) f.sha256 = r.sha256;
+              else this.failures.push({ path, error: copyError(r.error!, path, this.dir) });
+            }),
+          );
+        } else {
+          f.sha256 = this.copy(real, join(this.dir, f.stored));
+        }
       }
     }
     this.seen.add(path);
@@ -212,9 +235,13 @@ export class BackupDirWriter {
     return f;
   }
 
-  /** Copies a file, hashing it on the way: the content is read once. */
+  /** Copies a file, hashing it on the way: the content is read once, in one read when it fits the buffer. */
   private copy(from: string, to: string): string {
-    mkdirSync(dirname(to), { recursive: true, mode: 0o700 });
+    const dir = dirname(to);
+    if (!this.madeDirs.has(dir)) {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      this.madeDirs.add(dir);
+    }
     const hash = createHash('sha256');
     const src = openSync(from, 'r');
     // Backed-up files keep private permissions whatever their mode was: the manifest holds the mode.
@@ -226,6 +253,8 @@ export class BackupDirWriter {
         hash.update(this.buffer.subarray(0, n));
         let off = 0;
         while (off < n) off += writeSync(dst, this.buffer, off, n - off);
+        // A short read of a regular file is its end: no second read to learn that.
+        if (n < this.buffer.length) break;
       }
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
@@ -236,6 +265,30 @@ export class BackupDirWriter {
       closeSync(dst);
     }
     return hash.digest('hex');
+  }
+
+  /**
+   * Waits for the copies on the pool. Files that could not be copied leave the backup and
+   * are returned, so their components can be failed; no space left fails the whole backup.
+   */
+  async flush(): Promise<{ path: string; error: VssError }[]> {
+    this.pool?.flush();
+    await Promise.all(this.jobs);
+    this.jobs = [];
+    const failed = this.failures.splice(0);
+    const full = failed.find((f) => f.error.code === 'VSS_E_INSUFFICIENT_STORAGE');
+    if (full) throw full.error;
+    if (failed.length) {
+      const gone = new Set(failed.map((f) => f.path));
+      for (let i = this.files.length - 1; i >= 0; i--) {
+        const f = this.files[i]!;
+        if (!gone.has(f.path)) continue;
+        this.files.splice(i, 1);
+        this.seen.delete(f.path);
+        this.bytesStored -= f.size;
+      }
+    }
+    return failed;
   }
 
   saveDocument(relativePath: string, xml: string): void {
@@ -249,6 +302,7 @@ export class BackupDirWriter {
    * backup is complete. Returns the manifest.
    */
   finish(meta: { backupType: string; snapshotSetId?: string; writers: ManifestWriter[]; components: ManifestComponent[] }): BackupManifest {
+    if (this.jobs.length) throw new VssError('VSS_E_BAD_STATE', 'copies are still running; await flush() before finish()');
     const manifest: BackupManifest = {
       format: BACKUP_FORMAT,
       id: this.id,
@@ -275,6 +329,11 @@ export class BackupDirWriter {
     fsyncPath(this.dir);
     return manifest;
   }
+}
+
+function copyError(e: { code: string; message: string }, path: string, dir: string): VssError {
+  if (e.code === 'ENOSPC') return new VssError('VSS_E_INSUFFICIENT_STORAGE', `no space left writing the backup in ${dir}; free space or back up elsewhere`);
+  return new VssError(e.code === 'ENOENT' ? 'VSS_E_OBJECT_NOT_FOUND' : 'VSS_E_UNEXPECTED', `${path} could not be copied: ${e.message}`);
 }
 
 export interface VerifyProblem {
@@ -346,41 +405,50 @@ export class BackupDir {
 
   /** Every stored file, checked against its size and checksum. Empty when all is well. */
   verify(onProgress?: (done: number, total: number) => void): VerifyProblem[] {
-    const problems: VerifyProblem[] = [];
     const stored = this.manifest.files.filter((f) => f.kind === 'file');
     const buf = Buffer.allocUnsafe(1 << 20);
+    const problems: VerifyProblem[] = [];
     stored.forEach((f, i) => {
-      let path: string;
-      try {
-        path = this.storedPath(f);
-      } catch (e) {
-        problems.push({ path: f.path, problem: (e as Error).message });
-        return;
-      }
-      let fd: number;
-      try {
-        fd = openSync(path, 'r');
-      } catch {
-        problems.push({ path: f.path, problem: `its stored copy ${path} is missing` });
-        return;
-      }
-      const hash = createHash('sha256');
-      let size = 0;
-      try {
-        for (;;) {
-          const n = readSync(fd, buf, 0, buf.length, null);
-          if (n === 0) break;
-          hash.update(buf.subarray(0, n));
-          size += n;
-        }
-      } finally {
-        closeSync(fd);
-      }
-      if (size !== f.size) problems.push({ path: f.path, problem: `its stored copy has ${size} bytes, the manifest says ${f.size}` });
-      else if (hash.digest('hex') !== f.sha256) problems.push({ path: f.path, problem: 'its stored copy does not match its checksum: it was altered or damaged' });
+      const p = this.checkStored(f, (path) => hashFile(path, buf));
+      if (p) problems.push(p);
       onProgress?.(i + 1, stored.length);
     });
     return problems;
+  }
+
+  /** The same check, hashing on every core. */
+  async verifyWith(pool: CopyPool, onProgress?: (done: number, total: number) => void): Promise<VerifyProblem[]> {
+    const stored = this.manifest.files.filter((f) => f.kind === 'file');
+    let done = 0;
+    // Every job is submitted synchronously (before each callback's first await), then sent.
+    const checks = stored.map(async (f) => {
+        let path: string;
+        try {
+          path = this.storedPath(f);
+        } catch (e) {
+          return { path: f.path, problem: (e as Error).message };
+        }
+        const r = await pool.submit({ from: path });
+        onProgress?.(++done, stored.length);
+        return this.checkStored(f, () => (r.error ? undefined : { size: r.size!, sha256: r.sha256! }));
+    });
+    pool.flush();
+    const results = await Promise.all(checks);
+    return results.filter((p): p is VerifyProblem => p !== undefined);
+  }
+
+  private checkStored(f: ManifestFile, measure: (path: string) => { size: number; sha256: string } | undefined): VerifyProblem | undefined {
+    let path: string;
+    try {
+      path = this.storedPath(f);
+    } catch (e) {
+      return { path: f.path, problem: (e as Error).message };
+    }
+    const m = measure(path);
+    if (!m) return { path: f.path, problem: `its stored copy ${path} is missing` };
+    if (m.size !== f.size) return { path: f.path, problem: `its stored copy has ${m.size} bytes, the manifest says ${f.size}` };
+    if (m.sha256 !== f.sha256) return { path: f.path, problem: 'its stored copy does not match its checksum: it was altered or damaged' };
+    return undefined;
   }
 
   /** The backup-set entries of writers' components, for computing a restore set. */
@@ -404,6 +472,28 @@ export class BackupDir {
       linkTarget: (entry) => this.byPath.get(entry.path)?.linkTarget,
     };
   }
+}
+
+function hashFile(path: string, buf: Buffer): { size: number; sha256: string } | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return undefined;
+  }
+  const hash = createHash('sha256');
+  let size = 0;
+  try {
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      hash.update(buf.subarray(0, n));
+      size += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return { size, sha256: hash.digest('hex') };
 }
 
 /** The manifest is untrusted: its shape and every path in it are checked before use. */

@@ -95,7 +95,10 @@ interface JournalEntry {
   destination: string;
   /** The new content, written beside the destination. */
   staged: string;
-  /** Where the old destination is kept until the component is done; absent when there was none. */
+  /**
+   * Where the old destination is kept until the component is done. Named up front, so the
+   * journal is written once: a kept file that exists is an old one to put back.
+   */
   kept?: string;
 }
 
@@ -167,7 +170,7 @@ function isWithin(path: string, root: string): boolean {
  * A destination must be absolute, normalised (no `.`/`..`), under an allowed root, and reached
  * through real directories only: a symlink on the way could lead anywhere.
  */
-function checkDestination(destination: string, roots: readonly string[]): void {
+function checkDestination(destination: string, roots: readonly string[], realDirs: Set<string> = new Set()): void {
   if (!destination.startsWith('/') || posix.normalize(destination) !== destination || destination.split('/').includes('..')) {
     throw new VssError('E_ACCESSDENIED', `the restore destination "${destination}" is not a plain absolute path; the stored documents may have been tampered with`);
   }
@@ -184,6 +187,7 @@ function checkDestination(destination: string, roots: readonly string[]): void {
     p = dirname(p);
   }
   for (const dir of chain) {
+    if (realDirs.has(dir)) break; // it, and so everything above it, was checked for an earlier file
     let st;
     try {
       st = lstatSync(dir);
@@ -192,6 +196,7 @@ function checkDestination(destination: string, roots: readonly string[]): void {
     }
     if (st.isSymbolicLink()) throw new VssError('E_ACCESSDENIED', `the restore would write through the symlink "${dir}" on the way to "${destination}"; refusing to follow it`);
     if (!st.isDirectory()) throw new VssError('E_ACCESSDENIED', `"${dir}" is in the way of "${destination}": it is not a directory`);
+    realDirs.add(dir);
   }
 }
 
@@ -323,7 +328,8 @@ export class RestoreExecutor {
     try {
       for (const f of plan.files) checkRelativePath(f.entry);
       const roots = this.allowedRoots ?? [...new Set(plan.files.flatMap((f) => [rootOf(f.destination, f), ...(f.fallback ? [rootOf(f.fallback, f)] : [])]))];
-      for (const w of writes) checkDestination(w.destination, roots);
+      const realDirs = new Set<string>();
+      for (const w of writes) checkDestination(w.destination, roots, realDirs);
 
       let stage = false;
       switch (plan.copyMode) {
@@ -438,7 +444,7 @@ function applyComponent(stateDir: string, component: string, writes: PlannedWrit
     if (w.entry.kind === 'dir') planDir(w.destination);
     else fileWrites.push({ w, staged: join(dirname(w.destination), `.shadowcopy-restore-${id}-${i}`) });
   });
-  const journal: Journal = { component, state: 'staging', entries: fileWrites.map(({ w, staged }) => ({ destination: w.destination, staged })), createdDirs };
+  const journal: Journal = { component, state: 'staging', entries: fileWrites.map(({ w, staged }, i) => ({ destination: w.destination, staged, kept: join(dirname(w.destination), `.shadowcopy-old-${id}-${i}`) })), createdDirs };
   let bytes = 0;
   writeDurably(journalPath, JSON.stringify(journal));
   try {
@@ -478,14 +484,11 @@ function applyComponent(stateDir: string, component: string, writes: PlannedWrit
     journal.state = 'swapping';
     writeDurably(journalPath, JSON.stringify(journal));
     // 3. Swap: old aside (kept), new in.
-    journal.entries.forEach((e, i) => {
-      if (exists(e.destination)) {
-        e.kept = join(dirname(e.destination), `.shadowcopy-old-${id}-${i}`);
-        writeDurably(journalPath, JSON.stringify(journal));
-        renameSync(e.destination, e.kept);
-      }
+    for (const e of journal.entries) {
+      // Old aside first, then new in: a crash between the two leaves both for recovery.
+      if (exists(e.destination)) renameSync(e.destination, e.kept!);
       renameSync(e.staged, e.destination);
-    });
+    }
     for (const d of new Set(journal.entries.map((e) => dirname(e.destination)))) fsyncPath(d);
     // 4. Committed: the old files can go.
     journal.state = 'committed';
@@ -531,8 +534,8 @@ function rollBack(journal: Journal): void {
     try {
       if (journal.state === 'swapping') {
         if (e.kept && exists(e.kept)) renameSync(e.kept, e.destination);
-        else if (!e.kept && !exists(e.staged) && exists(e.destination)) {
-          // No kept file: the destination did not exist, so what is there is our renamed file.
+        else if (!exists(e.staged) && exists(e.destination)) {
+          // Staged file renamed in, nothing kept: the destination did not exist before.
           unlinkSync(e.destination);
         }
       }

@@ -1,7 +1,7 @@
 // The reference requester's backup (issue 7, spec §4.1): gather metadata, choose
 // components, snapshot the volumes involved, copy the backup set from the snapshot into a
 // backup directory, save the documents, report success per component, complete, release.
-import { lstatSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { lstatSync, readdirSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { join, posix, resolve } from 'node:path';
 import type { BackupComponents, WriterStatus } from '../requester/index.js';
 import type { SnapshotProperties } from '../vss/snapshot.js';
@@ -24,6 +24,7 @@ import {
 } from '../vss/index.js';
 import type { ComponentNode } from '../vss/selection/component-tree.js';
 import { BackupDir, BackupDirWriter, BCD_FILE, type BackupManifest, type ManifestComponent, type ManifestWriter } from './backup-dir.js';
+import { CopyPool } from './copy-pool.js';
 import { FsFileTree } from './fs-tree.js';
 
 export interface ComponentChoice {
@@ -260,7 +261,15 @@ export async function runBackup(session: BackupComponents, opts: BackupOptions):
   const mounts = props.map((p) => ({ volume: p.originalVolumeName, snapshotRoot: p.snapshotDeviceObject }));
   const tree = new FsFileTree(mounts);
   const backupSet = computeBackupSet(chosen, tree, { backupType, env });
-  const out = BackupDirWriter.create(opts.to, mounts.map((m) => ({ volume: m.volume, root: m.snapshotRoot })), previous);
+  const pool = new CopyPool();
+  try {
+    return await copyAndComplete();
+  } finally {
+    await pool.close();
+  }
+
+  async function copyAndComplete(): Promise<BackupReport> {
+  const out = BackupDirWriter.create(opts.to, mounts.map((m) => ({ volume: m.volume, root: m.snapshotRoot })), previous, pool);
   const failed = new Map<string, string>(); // componentKey → why
   for (const f of backupSet.failures) failed.set(componentKey(f.writerId, f.definingComponent.fullPath), f.error.message);
   const totalBytes = backupSet.entries.reduce((n, e) => n + e.size, 0);
@@ -285,12 +294,17 @@ export async function runBackup(session: BackupComponents, opts: BackupOptions):
   for (const p of paths) {
     const real = out.readPath(p);
     if (real === undefined) continue;
-    walk(real, p, (path, realPath) => {
+    walk(real, p, (path, realPath, st) => {
       if (!out.has(path)) {
-        bytes += out.add(path, 'crash', undefined, realPath).size;
+        bytes += out.add(path, 'crash', undefined, realPath, st).size;
         files++;
       }
     });
+  }
+  for (const f of await out.flush()) {
+    const e = out.entryOf(f.path);
+    if (e) failed.set(componentKey(e.writerId, e.definingComponent.fullPath), f.error.message);
+    else warnings.push(`${f.path} could not be backed up: ${f.error.message}`);
   }
 
   // 5. The documents (after DoSnapshotSet: PostSnapshot may have changed the BCD), success
@@ -308,6 +322,7 @@ export async function runBackup(session: BackupComponents, opts: BackupOptions):
   progress({ phase: 'complete', files, bytes, totalFiles: files, totalBytes });
   const manifest = out.finish({ backupType: backupTypeCodec.tokenOf(backupType) ?? 'full', snapshotSetId: snapshotSetId.value, writers: manifestWriters, components });
   return { dir: out.dir, manifest, snapshotSetId: snapshotSetId.value, components, writerStatuses: statuses, warnings };
+  }
 }
 
 function splitPath(path: string): [string, string] {
@@ -324,14 +339,14 @@ function refOf(m: WriterMetadata, n: ComponentNode): { writerId: Guid; instanceI
 }
 
 /** Pre-order walk of a snapshot directory, reporting live path and real path; stays on one filesystem. */
-function walk(realRoot: string, liveRoot: string, visit: (path: string, real: string) => void): void {
+function walk(realRoot: string, liveRoot: string, visit: (path: string, real: string, st: Stats) => void): void {
   const dev = lstatSync(realRoot).dev;
   const stack: [string, string][] = [[liveRoot, realRoot]];
   while (stack.length) {
     const [live, real] = stack.pop()!;
     const st = lstatSync(real);
     if (!st.isDirectory() && !st.isFile() && !st.isSymbolicLink()) continue;
-    visit(live, real);
+    visit(live, real, st);
     if (st.isDirectory() && st.dev === dev) {
       for (const name of readdirSync(real).sort().reverse()) stack.push([posix.join(live, name), join(real, name)]);
     }

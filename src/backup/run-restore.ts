@@ -22,6 +22,7 @@ import {
   WriterRestore,
 } from '../vss/index.js';
 import { BackupDir, BCD_FILE, type ManifestFile } from './backup-dir.js';
+import { CopyPool } from './copy-pool.js';
 import { type ComponentRestoreResult, RestoreExecutor } from './restore-executor.js';
 import type { ComponentChoice } from './run-backup.js';
 import type { ServiceManager } from './service-manager.js';
@@ -86,13 +87,18 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreReport> {
 
   // 1. Nothing is touched before every stored file of every backup of the chain checks out.
   let verified = 0;
-  for (const b of backups) {
-    const problems = b.verify((done, total) => opts.onProgress?.({ phase: 'verify', files: verified + done, bytes: 0, totalFiles: total }));
-    if (problems.length) {
-      const list = problems.slice(0, 5).map((p) => `${p.path}: ${p.problem}`).join('; ');
-      throw new VssError('VSS_E_CORRUPT_XML_DOCUMENT', `the backup ${b.dir} is damaged (${problems.length} file${problems.length === 1 ? '' : 's'}): ${list}; nothing was restored`);
+  const pool = new CopyPool();
+  try {
+    for (const b of backups) {
+      const problems = await b.verifyWith(pool, (done, total) => opts.onProgress?.({ phase: 'verify', files: verified + done, bytes: 0, totalFiles: total }));
+      if (problems.length) {
+        const list = problems.slice(0, 5).map((p) => `${p.path}: ${p.problem}`).join('; ');
+        throw new VssError('VSS_E_CORRUPT_XML_DOCUMENT', `the backup ${b.dir} is damaged (${problems.length} file${problems.length === 1 ? '' : 's'}): ${list}; nothing was restored`);
+      }
+      verified += b.manifest.files.filter((f) => f.kind === 'file').length;
     }
-    verified += b.manifest.files.filter((f) => f.kind === 'file').length;
+  } finally {
+    await pool.close();
   }
 
   const executor = new RestoreExecutor({

@@ -1,0 +1,104 @@
+// bench/backup: `shadowcopy backup` (the whole requester flow, btrfs snapshot included)
+// against `tar -cf - -C SNAPSHOT . | cat >/dev/null` on a snapshot of the same data, and
+// `shadowcopy restore` against `tar -xf` of the same data; 10,000 files, 200 MB, one run.
+// Backups and restores go to a tmpfs, as tar's output goes to a pipe or the same tmpfs.
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runBackup } from '../src/backup/run-backup.js';
+import { runRestore } from '../src/backup/run-restore.js';
+import { Coordinator } from '../src/coordinator/index.js';
+import { SnapshotManager } from '../src/providers/index.js';
+import { BackupComponents } from '../src/requester/index.js';
+import { loopFsUnavailable, makeLoopFs } from '../src/testing/loopfs.js';
+import { makeTmpfs, tmpfsUnavailable } from '../src/testing/tmpfs.js';
+import { interleavedMedianMs, report } from './report.js';
+
+const FILES = 10_000;
+const TOTAL = 200 * 1024 * 1024;
+
+function sh(cmd: string): void {
+  const r = spawnSync('sh', ['-c', cmd], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${cmd}: ${r.stderr}`);
+}
+
+const why = loopFsUnavailable('btrfs') ?? tmpfsUnavailable();
+if (why) {
+  console.log(`bench: backup skipped: ${why}`);
+} else {
+  const fs = makeLoopFs('btrfs', { sizeMb: 1024 });
+  const out = makeTmpfs(1600);
+  try {
+    // 10,000 files of varied sizes averaging 20 KiB, in 100 directories.
+    const data = join(fs.mountPoint, 'data');
+    const pool = randomBytes(TOTAL / FILES * 2);
+    for (let d = 0; d < 100; d++) {
+      mkdirSync(join(data, `d${d}`), { recursive: true });
+      for (let f = 0; f < FILES / 100; f++) {
+        const size = Math.floor(((d * 100 + f) % 100) / 100 * (TOTAL / FILES) * 2);
+        writeFileSync(join(data, `d${d}`, `f${f}`), pool.subarray(0, size));
+      }
+    }
+    sh(`sync; btrfs subvolume snapshot -r ${fs.mountPoint} ${fs.mountPoint}/bench-snap >/dev/null`);
+    const archive = join(out.mountPoint, 'data.tar');
+    sh(`tar -cf ${archive} -C ${fs.mountPoint}/bench-snap/data .`);
+
+    const stateDir = join(out.mountPoint, 'state');
+    const snapshots = await SnapshotManager.open({ stateDir });
+    const co = new Coordinator({ snapshots, stateDir });
+    let n = 0;
+    const backups: string[] = [];
+    const times = await interleavedMedianMs(
+      {
+        tar: () => sh(`tar -cf - -C ${fs.mountPoint}/bench-snap/data . | cat >/dev/null`),
+        backup: async () => {
+          const to = join(out.mountPoint, `backup-${n++}`);
+          const s = await BackupComponents.create({ stream: () => co.connectRequester() });
+          await runBackup(s, { to, paths: [data] });
+          await s.release();
+          backups.push(to);
+          // Keep one backup for the restore runs; the rest only cost memory.
+          if (backups.length > 1) rmSync(backups.shift()!, { recursive: true, force: true });
+        },
+      },
+      3,
+      1,
+    );
+    report('backup', 'tar_create_ms', times.tar);
+    report('backup', 'shadowcopy_backup_ms', times.backup);
+    report('backup', 'backup_vs_tar', times.backup / times.tar, { op: '<=', target: 1.25 });
+
+    const from = backups[0]!;
+    let r = 0;
+    const dest = (kind: string): string => {
+      const d = join(out.mountPoint, `${kind}-${r++}`);
+      mkdirSync(d);
+      return d;
+    };
+    const restoreTimes = await interleavedMedianMs(
+      {
+        tarx: () => {
+          const d = dest('untar');
+          sh(`tar -xf ${archive} -C ${d}`);
+          rmSync(d, { recursive: true, force: true });
+        },
+        restore: async () => {
+          const d = dest('restore');
+          await runRestore({ from, to: d, stateDir });
+          rmSync(d, { recursive: true, force: true });
+        },
+      },
+      3,
+      1,
+    );
+    report('backup', 'tar_extract_ms', restoreTimes.tarx);
+    report('backup', 'shadowcopy_restore_ms', restoreTimes.restore);
+    report('backup', 'restore_vs_tar', restoreTimes.restore / restoreTimes.tarx, { op: '<=', target: 1.25 });
+    await co.shutdown();
+  } finally {
+    sh(`btrfs subvolume delete ${fs.mountPoint}/bench-snap >/dev/null 2>&1 || true`);
+    out.cleanup();
+    fs.cleanup();
+  }
+}
