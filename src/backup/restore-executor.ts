@@ -450,7 +450,6 @@ function applyComponent(stateDir: string, component: string, writes: PlannedWrit
   try {
     // 1. Everything new is written beside its destination and made durable.
     for (const d of createdDirs) mkdirSync(d);
-    for (const w of writes) if (w.entry.kind === 'dir') applyAttributes(w.destination, w.entry, source);
     for (const { w, staged } of fileWrites) {
       const { entry, destination } = w;
       if (entry.kind === 'symlink') {
@@ -490,6 +489,9 @@ function applyComponent(stateDir: string, component: string, writes: PlannedWrit
       renameSync(e.staged, e.destination);
     }
     for (const d of new Set(journal.entries.map((e) => dirname(e.destination)))) fsyncPath(d);
+    // Directories last and deepest first: renaming entries into one changes its mtime.
+    const dirs = writes.filter((w) => w.entry.kind === 'dir').sort((a, b) => b.destination.length - a.destination.length);
+    for (const w of dirs) applyAttributes(w.destination, w.entry, source);
     // 4. Committed: the old files can go.
     journal.state = 'committed';
     writeDurably(journalPath, JSON.stringify(journal));
