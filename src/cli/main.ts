@@ -16,6 +16,7 @@ import { registerCreate } from './commands/create.js';
 import { registerList } from './commands/list.js';
 import { registerDelete } from './commands/delete.js';
 import { registerExpose } from './commands/expose.js';
+import { registerWriter } from './commands/writer.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
   registerList(program);
   registerDelete(program);
   registerExpose(program);
+  registerWriter(program);
   return program;
 }
 

@@ -1,0 +1,41 @@
+// shadowcopy writer sqlite|postgres …: the built-in writers as processes subscribed to the
+// daemon. Each runs until SIGTERM/SIGINT, then releases whatever it holds and unsubscribes.
+import type { Command } from 'commander';
+import type { Writer } from '../../writer/index.js';
+import { SqliteWriter } from '../../writers/sqlite/writer.js';
+
+/** Subscribes, logs connection changes on stderr, and waits for a stop signal. */
+async function serve(name: string, w: Writer, socketDir: string | undefined, close: () => Promise<void>): Promise<void> {
+  w.on('subscribed', (id) => process.stderr.write(`${name}: subscribed as instance ${String(id)}\n`));
+  w.on('disconnected', () => process.stderr.write(`${name}: daemon gone, reconnecting\n`));
+  await w.subscribe({ ...(socketDir ? { socketDir } : {}) });
+  await new Promise<void>((resolve) => {
+    const stop = (): void => void close().finally(resolve);
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+}
+
+const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+export function registerWriter(program: Command): void {
+  const writer = program.command('writer').description('Run a built-in writer (sqlite, postgres) subscribed to the daemon');
+
+  writer
+    .command('sqlite')
+    .description('Hold SQLite databases consistent across snapshots: checkpoint and write lock during Freeze, integrity_check after restore')
+    .requiredOption('--db <path>', 'a database file (repeat for several); its -wal, -shm and -journal come along', collect)
+    .option('--socket-dir <dir>', 'the daemon\'s socket directory (default $SHADOWCOPY_SOCKET_DIR or /run/shadowcopy)')
+    .option('--instance <name>', 'instance name, when more than one SQLite writer runs')
+    .option('--busy-timeout-ms <ms>', 'longest wait for another connection\'s write lock at Freeze (10000)', (v) => Number(v))
+    .option('--freeze-window-ms <ms>', 'locks are released by themselves after this long (60000)', (v) => Number(v))
+    .action(async (opts: { db: string[]; socketDir?: string; instance?: string; busyTimeoutMs?: number; freezeWindowMs?: number }) => {
+      const w = new SqliteWriter({
+        databases: opts.db,
+        ...(opts.instance ? { instanceName: opts.instance } : {}),
+        ...(opts.busyTimeoutMs ? { busyTimeoutMs: opts.busyTimeoutMs } : {}),
+        ...(opts.freezeWindowMs ? { freezeWindowMs: opts.freezeWindowMs } : {}),
+      });
+      await serve('writer sqlite', w, opts.socketDir, () => w.close());
+    });
+}
