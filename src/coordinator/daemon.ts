@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { REQUESTER_SOCKET, WRITER_SOCKET } from '../protocol/client.js';
 import { SnapshotManager, type RecoveryReport } from '../providers/index.js';
 import { VssError } from '../vss/index.js';
+import { HOOK_WRITERS_DIR, loadHookWritersFrom, type HookWriter } from '../writers/hooks/writer.js';
 import type { Clock } from './clock.js';
 import { Coordinator, type LogFn } from './coordinator.js';
 import { resolveTimeouts, type TimeoutsInput } from './timeouts.js';
@@ -18,7 +19,7 @@ export const WRITER_GROUP = 'shadowcopy';
 export interface DaemonOptions {
   socketDir: string;
   stateDir: string;
-  /** Holds daemon.json ({"timeouts": …}) and, later, built-in writer configuration. */
+  /** Holds daemon.json ({"timeouts": …}) and writers.d/*.json (script-hook writers the daemon hosts). */
   configDir?: string;
   timeouts?: TimeoutsInput;
   clock?: Clock;
@@ -78,6 +79,8 @@ export class Daemon {
     readonly socketPaths: { requester: string; writer: string },
     private readonly log: LogFn,
     private readonly sockets: Set<Socket>,
+    /** The script-hook writers of <configDir>/writers.d, subscribed in-process. */
+    readonly hookWriters: readonly HookWriter[],
   ) {}
 
   static async start(opts: DaemonOptions): Promise<Daemon> {
@@ -92,6 +95,9 @@ export class Daemon {
       if (await socketAlive(p)) throw new VssError('VSS_E_WRITER_INFRASTRUCTURE', `a shadowcopy daemon already listens on ${p}; stop it first, or use another --socket-dir`);
       unlinkSync(p);
     }
+    // Hook definitions first: a bad file stops the daemon before it listens, naming the file.
+    const hooksDir = opts.configDir ? join(opts.configDir, HOOK_WRITERS_DIR) : undefined;
+    const hookWriters = hooksDir && existsSync(hooksDir) ? loadHookWritersFrom(hooksDir) : [];
     const snapshots = await SnapshotManager.open({ stateDir: opts.stateDir, commitWindowMs: timeouts.commitWindowMs });
     // Whatever a crash left: half-made snapshots and auto-release snapshots of dead sessions.
     const recovery = await snapshots.recover(new Set());
@@ -126,13 +132,20 @@ export class Daemon {
         log('warn', `could not give ${paths.writer} to group ${WRITER_GROUP}`, { error: (e as Error).message });
       }
     }
-    log('info', 'listening', { requester: paths.requester, writer: paths.writer, stateDir: opts.stateDir, configDir: opts.configDir, timeouts });
-    return new Daemon(co, snapshots, recovery, [requesterServer, writerServer], paths, log, sockets);
+    // Hosted over the in-process connection: the same protocol and rules as socket writers.
+    for (const w of hookWriters) {
+      await w.subscribe({ stream: () => co.connectWriter(), reconnect: false });
+      log('info', 'hook writer subscribed', { writer: w.options.writerName, file: w.engine.def.source });
+    }
+    log('info', 'listening', { requester: paths.requester, writer: paths.writer, stateDir: opts.stateDir, configDir: opts.configDir, timeouts, hookWriters: hookWriters.length });
+    return new Daemon(co, snapshots, recovery, [requesterServer, writerServer], paths, log, sockets, hookWriters);
   }
 
   /** Ends every session (BackupShutdown, cleanup), closes the sockets. */
   async stop(): Promise<void> {
     await this.coordinator.shutdown();
+    // After shutdown, so the hook writers got their Abort / BackupShutdown (an owed thaw ran).
+    for (const w of this.hookWriters) await w.unsubscribe();
     for (const s of this.sockets) s.destroy();
     await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
     for (const p of Object.values(this.socketPaths)) {

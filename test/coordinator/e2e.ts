@@ -70,7 +70,8 @@ export class E2E {
     this.cfgDir = join(dir, 'cfg');
   }
 
-  static async start(opts: { timeouts?: TimeoutsInput; volume?: boolean } = {}): Promise<E2E> {
+  /** `configure` writes into the config directory (e.g. writers.d/) before the daemon starts. */
+  static async start(opts: { timeouts?: TimeoutsInput; volume?: boolean; configure?: (cfgDir: string, volume: string | undefined) => void } = {}): Promise<E2E> {
     const e = new E2E(mkdtempSync(join(tmpdir(), 'shadowcopy-e2e-')));
     mkdirSync(e.cfgDir);
     writeFileSync(join(e.cfgDir, 'daemon.json'), JSON.stringify({ timeouts: opts.timeouts ?? {} }));
@@ -83,6 +84,7 @@ export class E2E {
       writeFileSync(join(v, 'app', 'data.db'), 'pages');
       e.volume = v;
     }
+    opts.configure?.(e.cfgDir, e.volume);
     await e.startDaemon();
     return e;
   }
