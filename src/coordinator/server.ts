@@ -110,7 +110,24 @@ export function attachRequester(co: Coordinator, stream: Duplex, opts: AttachOpt
   handle(M.saveAsXml.method, M.saveAsXml.params, (p) => ({ bcdXml: session(p.sessionId).saveAsXml() }));
   handle(M.query.method, M.query.params, (p) => ({ snapshots: session(p.sessionId).query() }));
   handle(M.deleteSnapshots.method, M.deleteSnapshots.params, (p) => session(p.sessionId).deleteSnapshots(p.id, p.objectType));
-  handle(M.release.method, M.release.params, async (p) => (await session(p.sessionId).release(), {}));
+  // Restore (spec §5). PreRestore and PostRestore ignore cancellation: restores cannot be aborted (spec §19.8).
+  handle(M.initializeForRestore.method, M.initializeForRestore.params, (p) => (session(p.sessionId).initializeForRestore(p.bcdXml, p.writerMetadataXml), {}));
+  handle(M.setRestoreState.method, M.setRestoreState.params, (p) => (session(p.sessionId).setRestoreState(p.restoreType), {}));
+  handle(M.setSelectedForRestore.method, M.setSelectedForRestore.params, (p) => (session(p.sessionId).setSelectedForRestore(p), {}));
+  handle(M.addRestoreSubcomponent.method, M.addRestoreSubcomponent.params, (p) => (session(p.sessionId).addRestoreSubcomponent(p), {}));
+  handle(M.setRestoreOptions.method, M.setRestoreOptions.params, (p) => (session(p.sessionId).setRestoreOptions(p), {}));
+  handle(M.setAdditionalRestores.method, M.setAdditionalRestores.params, (p) => (session(p.sessionId).setAdditionalRestores(p), {}));
+  handle(M.addNewTarget.method, M.addNewTarget.params, (p) => (session(p.sessionId).addNewTarget(p), {}));
+  handle(M.setRollForward.method, M.setRollForward.params, (p) => (session(p.sessionId).setRollForward(p), {}));
+  handle(M.setAuthoritativeRestore.method, M.setAuthoritativeRestore.params, (p) => (session(p.sessionId).setAuthoritativeRestore(p), {}));
+  handle(M.setRestoreName.method, M.setRestoreName.params, (p) => (session(p.sessionId).setRestoreName(p), {}));
+  handle(M.preRestore.method, M.preRestore.params, async (p) => (await session(p.sessionId).preRestore(), {}));
+  handle(M.addAlternativeLocationMapping.method, M.addAlternativeLocationMapping.params, (p) => (session(p.sessionId).addAlternativeLocationMapping(p), {}));
+  handle(M.setRangesFilePath.method, M.setRangesFilePath.params, (p) => (session(p.sessionId).setRangesFilePath(p), {}));
+  handle(M.setFileRestoreStatus.method, M.setFileRestoreStatus.params, (p) => (session(p.sessionId).setFileRestoreStatus(p), {}));
+  handle(M.postRestore.method, M.postRestore.params, async (p) => (await session(p.sessionId).postRestore(), {}));
+  // Refused while writers handle PreRestore/PostRestore; a dropped connection waits for PostRestore instead.
+  handle(M.release.method, M.release.params, async (p) => (await session(p.sessionId).requestRelease(), {}));
 
   const A = AdminMethods;
   handle(A.listWriters.method, A.listWriters.params, () => ({ writers: co.listWriters() }));

@@ -1,5 +1,6 @@
 // One requester session (IVssBackupComponents on the service side): the call order of spec
-// §4.1, the events of §4 and §16, writer status of §7, Abort and BackupShutdown of §8.
+// §4.1, the events of §4 and §16, writer status of §7, Abort and BackupShutdown of §8; or,
+// initialized for restore, the restore sequence of §5 with the selection rules of §13.3/§14.
 import { randomUUID } from 'node:crypto';
 import type { SnapshotManager, SnapshotSetCreation } from '../providers/index.js';
 import { resolveVolume } from '../providers/index.js';
@@ -11,22 +12,36 @@ import {
   BackupSelection,
   BackupType,
   ComponentType,
+  FileRestoreStatus,
   Guid,
   HRESULT,
   hresultName,
   isFailure,
   ObjectType,
   parseBackupComponents,
+  parseRangeList,
   parseWriterMetadata,
+  RestoreMethod,
+  RestoreSelection,
+  RestoreTarget,
+  RestoreType,
+  restoreWriters,
+  RollForwardType,
+  componentKey,
+  fullPath,
   SnapshotContext,
   snapshotContextCodec,
   SubscribeMask,
   VolumeSnapshotAttributes,
   VssError,
+  WriterComponents,
   WriterMetadata,
+  WriterRestore,
   WriterState,
   writeBackupComponents,
   writeWriterMetadata,
+  type Component,
+  type ComponentRef,
   type HResultName,
   type VssErrorName,
 } from '../vss/index.js';
@@ -81,6 +96,8 @@ interface WriterRecord {
   out: boolean;
   thawSent: boolean;
   postSnapshotDone: boolean;
+  /** Restore: the backed-up writer (stored BCD entry) whose components this instance restores. */
+  restoring?: WriterComponents;
 }
 
 const SUCCESS_STATE: Partial<Record<WriterEventName, WriterState>> = {
@@ -151,6 +168,37 @@ export function propertiesToWire(p: SnapshotProperties): SnapshotPropertiesWire 
 
 const WRITERLESS_CONTEXT = VolumeSnapshotAttributes.NO_WRITERS;
 
+/** The calls of IVssBackupComponents that a restore session accepts besides the restore calls. */
+const CALLS_IN_RESTORE: ReadonlySet<string> = new Set(['gatherWriterMetadata', 'gatherWriterStatus', 'saveAsXml', 'enableWriterClasses', 'disableWriterClasses', 'disableWriterInstances']);
+
+/** A restore-call's component: the class writer id (instance only for the Ex form) and the component's identity. */
+export interface RestoreComponentParams {
+  writerId: string;
+  componentType: number;
+  logicalPath: string;
+  componentName: string;
+}
+
+/** Restore-time properties a saved document may carry: cleared, so every selection goes through the checked calls. */
+function clearRestoreState(c: Component): void {
+  c.setSelectedForRestore(false);
+  c.restoreSubcomponents.length = 0;
+  c.restoreOptions = '';
+  c.additionalRestores = false;
+  c.newTargets.length = 0;
+  c.alternateLocationMappings.length = 0;
+  c.restoreTarget = RestoreTarget.ORIGINAL;
+  c.directedTargets.length = 0;
+  c.restoreMetadata = '';
+  c.preRestoreFailureMsg = '';
+  c.postRestoreFailureMsg = '';
+  c.fileRestoreStatus = FileRestoreStatus.UNDEFINED;
+  c.authoritativeRestore = false;
+  c.rollForwardType = RollForwardType.UNDEFINED;
+  c.rollForwardPoint = '';
+  c.restoreName = '';
+}
+
 export class BackupSession {
   readonly id = randomUUID();
   readonly timeline: Timeline;
@@ -181,6 +229,15 @@ export class BackupSession {
   private sequence: Promise<void> | undefined;
   /** Aborts every event in flight when the session ends. */
   private readonly stop = new AbortController();
+  /** Set by initializeForBackup / initializeForRestore: which sequence this session follows. */
+  private mode: 'backup' | 'restore' | undefined;
+  /** Restore: the writer metadata saved with the backup, the only source of file sets (spec §5 #2). */
+  private storedMetadata: WriterMetadata[] = [];
+  private restoreSelection: RestoreSelection | undefined;
+  private preRestoreState: 'not-sent' | 'running' | 'done' = 'not-sent';
+  private postRestoreState: 'not-sent' | 'running' | 'done' = 'not-sent';
+  /** PreRestore or PostRestore in flight: release waits for it (writers read the BCD until they answer). */
+  private restoreEvent: Promise<void> | undefined;
   private seqAbort: AbortController | undefined;
   private providerInFlight: Promise<unknown> | undefined;
 
@@ -215,6 +272,9 @@ export class BackupSession {
   private live(call: string): void {
     if (this.released) this.badState(`${call}: this session was released; open a new one (sessions are never reused)`);
     if (!this.initialized) this.badState(`${call} before initializeForBackup; call initializeForBackup first`);
+    if (this.mode === 'restore' && !CALLS_IN_RESTORE.has(call)) {
+      this.badState(`${call} is not part of a restore; this session was initialized with initializeForRestore — open another session to back up`);
+    }
     this.lastCompletedOp = undefined;
   }
 
@@ -232,7 +292,7 @@ export class BackupSession {
 
   initializeForBackup(bcdXml?: string): void {
     if (this.released) this.badState('initializeForBackup: this session was released; open a new one');
-    if (this.initialized) this.badState('initializeForBackup was already called; a session is initialized once');
+    if (this.initialized) this.badState(`initializeForBackup after ${this.mode === 'restore' ? 'initializeForRestore' : 'initializeForBackup'}; a session is initialized once`);
     if (bcdXml !== undefined) {
       // Transportable import: the saved document's backup state comes back (spec §4.1 #1).
       const saved = parseBackupComponents(bcdXml, 'the saved Backup Components Document');
@@ -244,6 +304,7 @@ export class BackupSession {
       });
     }
     this.initialized = true;
+    this.mode = 'backup';
     this.note('InitializeForBackup', this.host.clock.now(), 'ok');
   }
 
@@ -286,7 +347,10 @@ export class BackupSession {
   }
 
   private enabled(e: WriterEntry): boolean {
-    if ((e.sub.eventFlags & SubscribeMask.BACKUP_EVENTS_FLAG) === 0) return false;
+    // A restore identifies writers subscribed to either family (to learn who runs); only those
+    // subscribed to restore events receive PreRestore/PostRestore.
+    const family = this.mode === 'restore' ? SubscribeMask.BACKUP_EVENTS_FLAG | SubscribeMask.RESTORE_EVENTS_FLAG : SubscribeMask.BACKUP_EVENTS_FLAG;
+    if ((e.sub.eventFlags & family) === 0) return false;
     if (this.enabledClasses && !this.enabledClasses.some((g) => g.equals(e.writerId))) return false;
     if (this.disabledClasses.some((g) => g.equals(e.writerId))) return false;
     return !this.disabledInstances.some((g) => g.equals(e.instanceId));
@@ -296,6 +360,7 @@ export class BackupSession {
   async gatherWriterMetadata(signal?: AbortSignal): Promise<{ instanceId: string; writerId: string; metadataXml: string }[]> {
     this.live('gatherWriterMetadata');
     if (this.prepareForBackupSent) this.badState('gatherWriterMetadata after prepareForBackup; gather metadata before preparing');
+    if (this.preRestoreState !== 'not-sent') this.badState('gatherWriterMetadata after preRestore; gather metadata before preRestore');
     const writers = this.host.registry.list().filter((e) => !e.gone && this.enabled(e));
     const results = await Promise.all(
       writers.map(async (entry) => {
@@ -317,7 +382,10 @@ export class BackupSession {
     this.records = results
       .filter((r) => r !== undefined)
       .map(({ entry, metadata }) => ({ entry, metadata, state: WriterState.STABLE, hr: 0, hrApplication: 0, applicationMessage: '', participant: false, out: false, thawSent: false, postSnapshotDone: false }));
-    this.selection = new BackupSelection(this.records.map((r) => r.metadata));
+    if (this.mode === 'restore') {
+      // The selection checks against the stored documents; the live ones only say who runs now.
+      this.restoreSelection = new RestoreSelection(this.bcd, this.storedMetadata, this.records.map((r) => ({ writerId: r.entry.writerId, instanceName: r.entry.sub.instanceName, instanceId: r.entry.instanceId })));
+    } else this.selection = new BackupSelection(this.records.map((r) => r.metadata));
     return this.records.map((r) => ({ instanceId: r.entry.instanceId.toString(), writerId: r.entry.writerId.toString(), metadataXml: writeWriterMetadata(r.metadata) }));
   }
 
@@ -588,6 +656,7 @@ export class BackupSession {
 
   /** AbortBackup: legal any time after initialization; a no-op when nothing is in progress or after PostSnapshot. */
   async abortBackup(): Promise<void> {
+    if (this.mode === 'restore') this.badState('abortBackup in a restore session: restores cannot be aborted (spec §19.8); finish with postRestore, then release');
     this.live('abortBackup');
     if (!this.snapshotStarted || this.postSnapshotStarted) return;
     await this.abortSequence('the requester called abortBackup');
@@ -661,10 +730,24 @@ export class BackupSession {
    * Release (also when the requester's connection drops): an unfinished set is aborted,
    * the auto-release snapshots are deleted, every writer that took part gets BackupShutdown.
    */
+  /**
+   * The requester's own release: refused while writers handle PreRestore or PostRestore — they
+   * read the document until they answer (spec §5 step 12); the requester awaits the call first.
+   */
+  async requestRelease(): Promise<void> {
+    if (!this.released && (this.preRestoreState === 'running' || this.postRestoreState === 'running')) {
+      this.badState(`release while writers are handling ${this.postRestoreState === 'running' ? 'PostRestore' : 'PreRestore'}; wait for ${this.postRestoreState === 'running' ? 'postRestore' : 'preRestore'} to complete, then release`);
+    }
+    return this.release();
+  }
+
   release(reason = 'released by the requester'): Promise<void> {
     this.releasePromise ??= (async () => {
-      this.released = true;
       const at = this.host.clock.now();
+      // A requester gone during PostRestore: the writers still finish their recovery and read
+      // the document until then (bounded by the PostRestore deadline). PreRestore is given up.
+      if (this.postRestoreState === 'running') await this.restoreEvent?.catch(() => undefined);
+      this.released = true;
       if (this.snapshotStarted && !this.postSnapshotStarted) await this.abortSequence(reason);
       // Events still in flight (a writer hanging in PostSnapshot or BackupComplete) are given up.
       this.stop.abort(new VssError('VSS_E_BAD_STATE', reason));
@@ -683,6 +766,282 @@ export class BackupSession {
       await this.host.sessionEnded(this);
     })();
     return this.releasePromise;
+  }
+
+  // ---- restore (spec §5, §13.3, §14) ----------------------------------------------------------
+
+  private restoreCall(call: string): void {
+    if (this.released) this.badState(`${call}: this session was released; open a new one (sessions are never reused)`);
+    if (this.mode !== 'restore') {
+      this.badState(`${call} is a restore call; ${this.mode === 'backup' ? 'this session was initialized for backup — open another session and call initializeForRestore' : 'call initializeForRestore first'}`);
+    }
+    this.lastCompletedOp = undefined;
+  }
+
+  private selectionFor(call: string): RestoreSelection {
+    if (!this.restoreSelection) this.badState(`${call} before gatherWriterMetadata; call gatherWriterMetadata first (it learns which writers run now)`);
+    return this.restoreSelection;
+  }
+
+  /** Selections and restore options: after gatherWriterMetadata, before preRestore (spec §13.3 rule 5). */
+  private selecting(call: string): RestoreSelection {
+    this.restoreCall(call);
+    if (this.preRestoreState !== 'not-sent') this.badState(`${call} after preRestore; make every selection and restore option before preRestore`);
+    return this.selectionFor(call);
+  }
+
+  /** What the requester records while putting files back: between preRestore and postRestore (spec §5 step 10). */
+  private restoring(call: string): void {
+    this.restoreCall(call);
+    if (this.preRestoreState !== 'done') this.badState(`${call} before preRestore completed; call preRestore first (files are put back between preRestore and postRestore)`);
+    if (this.postRestoreState !== 'not-sent') this.badState(`${call} after postRestore; record what was restored before calling postRestore`);
+  }
+
+  private ref(p: RestoreComponentParams, instanceId?: Guid): ComponentRef {
+    return { writerId: p.writerId, componentType: p.componentType as ComponentType, logicalPath: p.logicalPath, componentName: p.componentName, ...(instanceId ? { instanceId } : {}) };
+  }
+
+  /** A component explicit in the stored document, by class writer id (spec §18.1: only SetSelectedForRestoreEx names an instance). */
+  private storedComponent(p: RestoreComponentParams, call: string): Component {
+    const wid = Guid.parse(p.writerId);
+    const writers = this.bcd.writers.filter((w) => w.writerId.equals(wid));
+    if (!writers.length) throw new VssError('VSS_E_OBJECT_NOT_FOUND', `${call}: writer ${wid.toString()} is not in the backup components document`);
+    const key = componentKey(p.logicalPath, p.componentName, {});
+    const found = writers.flatMap((w) => w.components.filter((c) => componentKey(c.logicalPath, c.componentName, {}) === key));
+    const path = fullPath(p.logicalPath, p.componentName);
+    if (!found.length) {
+      throw new VssError('VSS_E_OBJECT_NOT_FOUND', `${call}: component "${path}" of writer ${wid.toString()} is not in the backup components document; only components explicit at backup have an entry (address a subcomponent through its defining component)`);
+    }
+    const selected = found.filter((c) => c.isSelectedForRestore());
+    if (!selected.length) throw new VssError('E_INVALIDARG', `${call}: component "${path}" is not selected for restore`);
+    if (selected.length > 1) throw new VssError('E_INVALIDARG', `${call}: component "${path}" is selected in ${selected.length} instances of writer ${wid.toString()}; restore them in separate sessions`);
+    const c = selected[0]!;
+    if (c.componentType !== p.componentType) throw new VssError('E_INVALIDARG', `${call}: component "${c.fullPath}" is not of type ${p.componentType}`);
+    return c;
+  }
+
+  /**
+   * InitializeForRestore with the saved BCD and the writer metadata saved with it. The two
+   * are untrusted input and must belong together: every writer of the BCD has its stored WMD,
+   * every component of the BCD is declared there.
+   */
+  initializeForRestore(bcdXml: string, writerMetadataXml: readonly string[]): void {
+    if (this.released) this.badState('initializeForRestore: this session was released; open a new one');
+    if (this.initialized) this.badState(`initializeForRestore after ${this.mode === 'restore' ? 'initializeForRestore' : 'initializeForBackup'}; a session is initialized once`);
+    const saved = parseBackupComponents(bcdXml, 'the saved Backup Components Document');
+    const stored = writerMetadataXml.map((x, i) => parseWriterMetadata(x, `stored writer metadata #${i + 1}`));
+    for (const w of restoreWriters(saved, stored)) {
+      for (const c of w.components.components) {
+        if (!w.tree.find(c.logicalPath, c.componentName)) {
+          throw new VssError('VSS_E_OBJECT_NOT_FOUND', `the backup components document names component "${c.fullPath}" of writer "${w.metadata.identity.writerName}", which its stored metadata does not declare; the documents are not from the same backup`);
+        }
+      }
+    }
+    this.bcd.setBackupState({
+      selectComponents: saved.selectComponents,
+      bootableSystemStateBackup: saved.bootableSystemStateBackup,
+      backupType: saved.backupType === BackupType.UNDEFINED ? BackupType.FULL : saved.backupType,
+      partialFileSupport: saved.partialFileSupport,
+    });
+    this.bcd.snapshotSetId = saved.snapshotSetId;
+    // The natural default (spec §5 #3); setRestoreState changes it.
+    this.bcd.restoreType = RestoreType.BY_COPY;
+    for (const w of saved.writers) {
+      for (const c of w.components) clearRestoreState(c);
+      this.bcd.writers.push(w);
+    }
+    this.storedMetadata = stored;
+    this.initialized = true;
+    this.mode = 'restore';
+    this.note('InitializeForRestore', this.host.clock.now(), 'ok');
+  }
+
+  setRestoreState(restoreType: number): void {
+    this.restoreCall('setRestoreState');
+    if (this.preRestoreState !== 'not-sent') this.badState('setRestoreState after preRestore; writers were already told');
+    if (restoreType === RestoreType.UNDEFINED) throw new VssError('E_INVALIDARG', 'setRestoreState takes VSS_RTYPE_BY_COPY (1), VSS_RTYPE_IMPORT (2) or VSS_RTYPE_OTHER (3)');
+    this.bcd.setRestoreState(restoreType as RestoreType);
+  }
+
+  /**
+   * SetSelectedForRestore, or SetSelectedForRestoreEx with `instanceId`: a backed-up instance
+   * of the class in the document (when there are several), or a running instance to restore to.
+   */
+  setSelectedForRestore(p: RestoreComponentParams & { selected: boolean; instanceId?: string | undefined }): void {
+    const sel = this.selecting('setSelectedForRestore');
+    if (p.instanceId === undefined) return sel.setSelectedForRestore(this.ref(p), p.selected);
+    const iid = Guid.parse(p.instanceId);
+    if (this.bcd.findWriter(Guid.parse(p.writerId), iid)) return sel.setSelectedForRestore(this.ref(p, iid), p.selected);
+    const live = this.records!.find((r) => r.entry.instanceId.equals(iid));
+    if (!live) {
+      throw new VssError('VSS_E_OBJECT_NOT_FOUND', `setSelectedForRestoreEx: instance ${iid.toString()} is neither a backed-up instance of writer ${p.writerId} in the document nor a writer that answered gatherWriterMetadata`);
+    }
+    if (!live.entry.writerId.equals(p.writerId)) throw new VssError('E_INVALIDARG', `setSelectedForRestoreEx: instance ${iid.toString()} is of writer class ${live.entry.writerId.toString()}, not ${p.writerId}`);
+    sel.setSelectedForRestore(this.ref(p), p.selected, iid);
+  }
+
+  addRestoreSubcomponent(p: RestoreComponentParams & { subLogicalPath: string; subComponentName: string; repair: boolean }): void {
+    this.selecting('addRestoreSubcomponent').addRestoreSubcomponent(this.ref(p), p.subLogicalPath, p.subComponentName, p.repair);
+  }
+
+  setRestoreOptions(p: RestoreComponentParams & { options: string }): void {
+    this.selecting('setRestoreOptions').setRestoreOptions(this.ref(p), p.options);
+  }
+
+  setAdditionalRestores(p: RestoreComponentParams & { additionalRestores: boolean }): void {
+    this.selecting('setAdditionalRestores').setAdditionalRestores(this.ref(p), p.additionalRestores);
+  }
+
+  addNewTarget(p: RestoreComponentParams & { path: string; filespec: string; recursive: boolean; alternatePath: string }): void {
+    this.selecting('addNewTarget').addNewTarget(this.ref(p), p.path, p.filespec, p.recursive, p.alternatePath);
+  }
+
+  setRollForward(p: RestoreComponentParams & { rollForwardType: number; point: string }): void {
+    this.selecting('setRollForward').setRollForward(this.ref(p), p.rollForwardType as RollForwardType, p.point);
+  }
+
+  setAuthoritativeRestore(p: RestoreComponentParams & { authoritative: boolean }): void {
+    this.selecting('setAuthoritativeRestore').setAuthoritativeRestore(this.ref(p), p.authoritative);
+  }
+
+  setRestoreName(p: RestoreComponentParams & { restoreName: string }): void {
+    this.selecting('setRestoreName').setRestoreName(this.ref(p), p.restoreName);
+  }
+
+  addAlternativeLocationMapping(p: RestoreComponentParams & { path: string; filespec: string; recursive: boolean; destination: string }): void {
+    this.restoring('addAlternativeLocationMapping');
+    this.storedComponent(p, 'addAlternativeLocationMapping');
+    this.selectionFor('addAlternativeLocationMapping').addAlternativeLocationMapping(this.ref(p), p.path, p.filespec, p.recursive, p.destination);
+  }
+
+  setRangesFilePath(p: RestoreComponentParams & { partialFileIndex: number; rangesFilePath: string }): void {
+    this.restoring('setRangesFilePath');
+    this.storedComponent(p, 'setRangesFilePath').setRangesFilePath(p.partialFileIndex, p.rangesFilePath);
+  }
+
+  setFileRestoreStatus(p: RestoreComponentParams & { status: number }): void {
+    this.restoring('setFileRestoreStatus');
+    this.storedComponent(p, 'setFileRestoreStatus').setFileRestoreStatus(p.status as FileRestoreStatus);
+  }
+
+  private storedMetadataOf(w: WriterComponents): WriterMetadata {
+    // restoreWriters checked at initializeForRestore that every writer of the document has one.
+    return this.storedMetadata.find((m) => m.identity.writerId.equals(w.writerId) && m.identity.instanceId.equals(w.instanceId))!;
+  }
+
+  /**
+   * Which running instance restores each backed-up writer with something selected: the
+   * instance named by SetSelectedForRestoreEx, else the one with the backed-up instance name.
+   */
+  private assignRestoreInstances(records: WriterRecord[]): void {
+    const pairs: [WriterRecord, WriterComponents][] = [];
+    for (const w of this.bcd.writers) {
+      const selected = w.components.filter((c) => c.isSelectedForRestore());
+      if (!selected.length) continue;
+      const targets = new Set(selected.map((c) => c.restoreInstanceId?.value ?? ''));
+      if (targets.size > 1) {
+        throw new VssError('E_INVALIDARG', `components of writer ${w.writerId.toString()} instance ${w.instanceId.toString()} are selected for restore to different running instances; restore them in separate sessions`);
+      }
+      const to = selected[0]!.restoreInstanceId;
+      const same = records.filter((r) => r.entry.writerId.equals(w.writerId) && (!w.instanceName || r.entry.sub.instanceName === w.instanceName));
+      const r = to ? records.find((x) => x.entry.instanceId.equals(to)) : (same.find((x) => x.entry.sub.instanceName === '') ?? same[0]);
+      if (!r) throw new VssError('VSS_E_OBJECT_NOT_FOUND', `writer ${w.writerId.toString()}${w.instanceName ? ` instance "${w.instanceName}"` : ''} is not running; its components cannot be restored with writer participation`);
+      const clash = pairs.find(([x]) => x === r);
+      if (clash) throw new VssError('E_INVALIDARG', `two backed-up instances of writer ${w.writerId.toString()} would be restored to the same running instance ${r.entry.instanceId.toString()}; restore them in separate sessions`);
+      pairs.push([r, w]);
+    }
+    for (const [r, w] of pairs) r.restoring = w;
+  }
+
+  /** writerRestore (spec §14.7) and the subscription decide who hears PreRestore and PostRestore. */
+  private wantsRestoreEvent(r: WriterRecord, event: 'PreRestore' | 'PostRestore'): boolean {
+    const w = r.restoring;
+    if (!w || (r.entry.sub.eventFlags & SubscribeMask.RESTORE_EVENTS_FLAG) === 0) return false;
+    const rm = this.storedMetadataOf(w).getRestoreMethod();
+    if (event === 'PostRestore' && r.out) return false; // vetoed PreRestore or stopped answering
+    switch (rm.writerRestore) {
+      case WriterRestore.ALWAYS:
+        return true;
+      case WriterRestore.IF_REPLACE_FAILS:
+        if (event === 'PreRestore') return true;
+        if (rm.method !== RestoreMethod.RESTORE_IF_NOT_THERE && rm.method !== RestoreMethod.RESTORE_IF_CAN_REPLACE) return false;
+        return w.components.some((c) => c.isSelectedForRestore() && (c.fileRestoreStatus === FileRestoreStatus.NONE || c.fileRestoreStatus === FileRestoreStatus.FAILED));
+      default:
+        // NEVER, and a writer that gave no restore method: it expects no restore events.
+        return false;
+    }
+  }
+
+  /** PreRestore to the writers with something selected; their edits come back into the document. Not cancellable. */
+  async preRestore(): Promise<void> {
+    this.restoreCall('preRestore');
+    const sel = this.selectionFor('preRestore');
+    if (this.preRestoreState !== 'not-sent') this.badState('preRestore was already called; a restore session prepares once');
+    const records = this.gathered('preRestore');
+    this.assignRestoreInstances(records);
+    sel.close();
+    this.preRestoreState = 'running';
+    const run = this.broadcast(records.filter((r) => this.wantsRestoreEvent(r, 'PreRestore')), 'PreRestore', this.host.timeouts.eventMs.PreRestore, this.stop.signal);
+    this.restoreEvent = run;
+    try {
+      await run;
+    } finally {
+      this.preRestoreState = 'done';
+    }
+    this.lastCompletedOp = 'preRestore';
+  }
+
+  /** PostRestore to the writers that take part (spec §14.7). Not cancellable; release waits for it. */
+  async postRestore(): Promise<void> {
+    this.restoreCall('postRestore');
+    if (this.preRestoreState !== 'done') this.badState('postRestore before preRestore completed; call preRestore first');
+    if (this.postRestoreState !== 'not-sent') this.badState('postRestore was already called; a restore session finishes once');
+    this.postRestoreState = 'running';
+    const targets = (this.records ?? []).filter((r) => this.wantsRestoreEvent(r, 'PostRestore'));
+    // No stop signal: a requester that disconnects now still lets the writers finish (release waits).
+    const run = this.broadcast(targets, 'PostRestore', this.host.timeouts.eventMs.PostRestore, undefined);
+    this.restoreEvent = run;
+    try {
+      await run;
+    } finally {
+      this.postRestoreState = 'done';
+    }
+    this.lastCompletedOp = 'postRestore';
+  }
+
+  /** Takes from a writer's answer what it may change in a restore: PreRestore targets, metadata and messages; PostRestore messages. */
+  private mergeRestoreEdits(r: WriterRecord, event: WriterEventName, xml: string): void {
+    const mine = r.restoring;
+    const back = parseBackupComponents(xml, `the document ${r.entry.label()} returned`).writers[0];
+    if (!mine || !back) return;
+    if (!back.writerId.equals(mine.writerId)) throw new VssError('VSS_E_INVALID_XML_DOCUMENT', `the writer returned the components of writer ${back.writerId.toString()}, not its own`);
+    const edits: [Component, Component][] = [];
+    for (const c of back.components) {
+      const t = mine.findComponent(c.logicalPath, c.componentName);
+      if (!t) throw new VssError('VSS_E_OBJECT_NOT_FOUND', `the writer returned component "${c.fullPath}", which is not in the document; writers cannot add components`);
+      if (event === 'PreRestore') {
+        for (const d of c.directedTargets) {
+          parseRangeList(d.sourceRangeList);
+          parseRangeList(d.destinationRangeList);
+        }
+        if (c.directedTargets.length && c.restoreTarget !== RestoreTarget.DIRECTED) {
+          throw new VssError('E_INVALIDARG', `the writer added directed targets to "${c.fullPath}" but left its restore target at ${c.restoreTarget}; directed targets need VSS_RT_DIRECTED (spec §14.5)`);
+        }
+      }
+      edits.push([t, c]);
+    }
+    // All checked first: an answer is taken whole or not at all.
+    for (const [t, c] of edits) {
+      if (event === 'PreRestore') {
+        t.restoreTarget = c.restoreTarget;
+        t.directedTargets.splice(0, t.directedTargets.length, ...c.directedTargets);
+        t.restoreMetadata = c.restoreMetadata;
+        t.preRestoreFailureMsg = c.preRestoreFailureMsg;
+      } else if (event === 'PostRestore') {
+        t.postRestoreFailureMsg = c.postRestoreFailureMsg;
+      }
+      t.failure = c.failure;
+    }
   }
 
   // ---- events ---------------------------------------------------------------------------
@@ -732,12 +1091,17 @@ export class BackupSession {
     r.entry.lastApplicationMessage = r.applicationMessage;
   }
 
+  /** The writer's own entry in the document: its backed-up entry in a restore, where instance ids changed since. */
+  private ownPart(r: WriterRecord): WriterComponents | undefined {
+    return this.mode === 'restore' ? r.restoring : this.bcd.findWriter(r.entry.writerId, r.entry.instanceId);
+  }
+
   private writerBcd(r: WriterRecord): string {
     const doc = new BackupComponentsDocument();
     doc.setBackupState({ selectComponents: this.bcd.selectComponents, bootableSystemStateBackup: this.bcd.bootableSystemStateBackup, backupType: this.bcd.backupType, partialFileSupport: this.bcd.partialFileSupport });
     doc.snapshotSetId = this.bcd.snapshotSetId;
     doc.restoreType = this.bcd.restoreType;
-    const mine = this.bcd.findWriter(r.entry.writerId, r.entry.instanceId);
+    const mine = this.ownPart(r);
     if (mine) doc.writers.push(mine);
     return writeBackupComponents(doc);
   }
@@ -745,6 +1109,7 @@ export class BackupSession {
   /** Takes what a writer may change in its components (spec §4.3, §4.4) from its answer. */
   private mergeBcd(r: WriterRecord, event: WriterEventName, xml: string | undefined): void {
     if (!xml || !BCD_EVENTS.includes(event)) return;
+    if (this.mode === 'restore') return this.mergeRestoreEdits(r, event, xml);
     const back = parseBackupComponents(xml, `the document ${r.entry.label()} returned`).findWriter(r.entry.writerId);
     const mine = this.bcd.findWriter(r.entry.writerId, r.entry.instanceId);
     if (!back || !mine) return;
@@ -791,7 +1156,7 @@ export class BackupSession {
         instanceId: entry.instanceId.toString(),
         ...(event === 'Identify' ? {} : { sessionId: this.id, context: this.eventContext() }),
         ...(event === 'Identify' ? {} : { snapshotSetId: (opts.snapshotSetId ?? this.set?.snapshotSetId ?? Guid.NULL).toString() }),
-        ...(opts.record && BCD_EVENTS.includes(event) && this.bcd.findWriter(entry.writerId, entry.instanceId) ? { bcdXml: this.writerBcd(opts.record) } : {}),
+        ...(opts.record && BCD_EVENTS.includes(event) && this.ownPart(opts.record) ? { bcdXml: this.writerBcd(opts.record) } : {}),
       };
       const raced = await Promise.race([
         entry.link.sendEvent(params, ac.signal).then((r) => ({ kind: 'answer' as const, r })),

@@ -70,7 +70,57 @@ export const RequesterMethods = {
     params: S.extend({ id: Guid, objectType: z.number().int(), force: z.boolean().default(false) }),
     result: z.object({ deletedCount: z.number().int(), nonDeletedSnapshotId: Guid }),
   },
-  /** Releases the session: Abort if a set is in creation, BackupShutdown, auto-release snapshots deleted. */
+  // ---- restore (spec §5): the same session object, initialized for restore ----------------
+  /**
+   * InitializeForRestore: the BCD saved with the backup and the writers' metadata saved with
+   * it (the stored WMDs are the only source of file sets; every writer of the BCD needs one).
+   * Restore-time properties the saved document may carry are cleared: every selection goes
+   * through the checked calls below.
+   */
+  initializeForRestore: { method: 'session.initializeForRestore', params: S.extend({ bcdXml: z.string(), writerMetadataXml: z.array(z.string()) }), result: z.object({}) },
+  /** SetRestoreState: a VSS_RESTORE_TYPE value (default VSS_RTYPE_BY_COPY). Before preRestore. */
+  setRestoreState: { method: 'session.setRestoreState', params: S.extend({ restoreType: z.number().int() }), result: z.object({}) },
+  /**
+   * SetSelectedForRestore / SetSelectedForRestoreEx (with instanceId: the backed-up instance when
+   * several of the class are in the BCD, or the running instance to restore to).
+   */
+  setSelectedForRestore: { method: 'session.setSelectedForRestore', params: ComponentRef.extend({ selected: z.boolean(), instanceId: Guid.optional() }), result: z.object({}) },
+  addRestoreSubcomponent: {
+    method: 'session.addRestoreSubcomponent',
+    params: ComponentRef.extend({ subLogicalPath: z.string().default(''), subComponentName: z.string().min(1), repair: z.boolean().default(false) }),
+    result: z.object({}),
+  },
+  /** The quoted `"Name"="Value"` syntax of spec §14.6, optionally `"Sub\\Path":`-scoped; checked. */
+  setRestoreOptions: { method: 'session.setRestoreOptions', params: ComponentRef.extend({ options: z.string() }), result: z.object({}) },
+  setAdditionalRestores: { method: 'session.setAdditionalRestores', params: ComponentRef.extend({ additionalRestores: z.boolean() }), result: z.object({}) },
+  addNewTarget: {
+    method: 'session.addNewTarget',
+    params: ComponentRef.extend({ path: z.string().min(1), filespec: z.string().min(1), recursive: z.boolean(), alternatePath: z.string().min(1) }),
+    result: z.object({}),
+  },
+  /** VSS_ROLLFORWARD_TYPE value and point; needs VSS_BS_ROLLFORWARD_RESTORE in the writer's schema. */
+  setRollForward: { method: 'session.setRollForward', params: ComponentRef.extend({ rollForwardType: z.number().int(), point: z.string().default('') }), result: z.object({}) },
+  /** Needs VSS_BS_AUTHORITATIVE_RESTORE. */
+  setAuthoritativeRestore: { method: 'session.setAuthoritativeRestore', params: ComponentRef.extend({ authoritative: z.boolean() }), result: z.object({}) },
+  /** Needs VSS_BS_RESTORE_RENAME. */
+  setRestoreName: { method: 'session.setRestoreName', params: ComponentRef.extend({ restoreName: z.string() }), result: z.object({}) },
+  /** Async (not cancellable: restores cannot be aborted). PreRestore to the writers with something selected. */
+  preRestore: { method: 'session.preRestore', params: S, result: z.object({}) },
+  /** Between preRestore and postRestore: a set was restored to the writer's alternate location. */
+  addAlternativeLocationMapping: {
+    method: 'session.addAlternativeLocationMapping',
+    params: ComponentRef.extend({ path: z.string().min(1), filespec: z.string().min(1), recursive: z.boolean(), destination: z.string().min(1) }),
+    result: z.object({}),
+  },
+  setRangesFilePath: { method: 'session.setRangesFilePath', params: ComponentRef.extend({ partialFileIndex: z.number().int().nonnegative(), rangesFilePath: z.string().min(1) }), result: z.object({}) },
+  /** VSS_FILE_RESTORE_STATUS value (1 NONE, 2 ALL, 3 FAILED); between preRestore and postRestore. */
+  setFileRestoreStatus: { method: 'session.setFileRestoreStatus', params: ComponentRef.extend({ status: z.number().int() }), result: z.object({}) },
+  /** Async (not cancellable). PostRestore to the writers that take part; release waits for it. */
+  postRestore: { method: 'session.postRestore', params: S, result: z.object({}) },
+  /**
+   * Releases the session: Abort if a set is in creation, BackupShutdown, auto-release snapshots
+   * deleted. Refused (VSS_E_BAD_STATE) while writers handle PreRestore or PostRestore.
+   */
   release: { method: 'session.release', params: S, result: z.object({}) },
 } as const;
 

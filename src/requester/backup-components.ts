@@ -7,13 +7,20 @@ import { RequesterMethods as M, type SnapshotPropertiesWire, type WriterStatusWi
 import {
   BackupType,
   ComponentType,
+  FileRestoreStatus,
   Guid,
   ObjectType,
+  parseBackupComponents,
   parseWriterMetadata,
+  RestoreType,
+  RollForwardType,
   VssError,
   WriterMetadata,
   WriterState,
+  writeWriterMetadata,
+  type BackupComponentsDocument,
   type SnapshotContext,
+  type WriterComponents,
 } from '../vss/index.js';
 import type { ProviderName, SnapshotProperties } from '../vss/snapshot.js';
 import { VssAsync } from './async.js';
@@ -66,6 +73,10 @@ export class BackupComponents implements AsyncDisposable {
   private statuses: WriterStatus[] | undefined;
   private reliable = false;
   private released = false;
+  /** Restore: the writer metadata saved with the backup (the source of file sets). */
+  private stored: WriterMetadata[] = [];
+  /** PreRestore or PostRestore in flight: release must wait for it. */
+  private restoreOp: VssAsync<void> | undefined;
 
   private constructor(
     private readonly client: RpcClient,
@@ -231,9 +242,120 @@ export class BackupComponents implements AsyncDisposable {
     return { deletedCount: r.deletedCount, nonDeletedSnapshotId: Guid.parse(r.nonDeletedSnapshotId) };
   }
 
-  /** Ends the session: BackupShutdown to the writers, auto-release snapshots deleted. Idempotent. */
+  // ---- restore (spec §5) ---------------------------------------------------------------------
+
+  /**
+   * InitializeForRestore: the Backup Components Document saved with the backup and the writer
+   * metadata saved with it. The stored documents — never the live writers' — supply file sets,
+   * restore methods and mappings; the coordinator checks every selection against them, and
+   * refuses documents that do not belong together (VSS_E_OBJECT_NOT_FOUND). Restore-time
+   * properties a saved document carries are cleared: make selections with the calls below.
+   */
+  async initializeForRestore(bcdXml: string, storedWriterMetadata: readonly (string | WriterMetadata)[]): Promise<void> {
+    const stored = storedWriterMetadata.map((m, i) => (typeof m === 'string' ? parseWriterMetadata(m, `stored writer metadata #${i + 1}`) : m));
+    await this.client.call(M.initializeForRestore, { ...this.s(), bcdXml, writerMetadataXml: stored.map((m) => writeWriterMetadata(m)) });
+    this.stored = stored;
+  }
+  /** The stored writer metadata given to initializeForRestore (CreateVssExamineWriterMetadata on each). */
+  getStoredWriterMetadata(): readonly WriterMetadata[] {
+    return this.stored;
+  }
+  /** SetRestoreState (default VSS_RTYPE_BY_COPY). Before preRestore. */
+  async setRestoreState(restoreType: RestoreType): Promise<void> {
+    await this.client.call(M.setRestoreState, { ...this.s(), restoreType });
+  }
+  /** The document as the session holds it now (after preRestore: with the writers' edits). A copy. */
+  async getBackupComponentsDocument(): Promise<BackupComponentsDocument> {
+    return parseBackupComponents(await this.saveAsXml(), 'the session\'s Backup Components Document');
+  }
+  /** GetWriterComponentsCount: the number of writers (not components) in the document (spec §19.5). */
+  async getWriterComponentsCount(): Promise<number> {
+    return (await this.getBackupComponentsDocument()).getWriterComponentsCount();
+  }
+  /** GetWriterComponents: read again after preRestore to see restore targets, directed targets and messages writers set. */
+  async getWriterComponents(index: number): Promise<WriterComponents> {
+    return (await this.getBackupComponentsDocument()).getWriterComponents(index);
+  }
+  /** Any component explicit at backup (spec §13.3). Only before preRestore, after gatherWriterMetadata. */
+  async setSelectedForRestore(writerId: Guid | string, componentType: ComponentType, logicalPath: string, componentName: string, selected: boolean): Promise<void> {
+    await this.client.call(M.setSelectedForRestore, { ...this.s(), ...key({ writerId, componentType, logicalPath, componentName }), selected });
+  }
+  /**
+   * SetSelectedForRestoreEx: `instanceId` names the backed-up instance when the document holds
+   * several of the class, or a running instance (from gatherWriterMetadata) to restore to.
+   */
+  async setSelectedForRestoreEx(writerId: Guid | string, componentType: ComponentType, logicalPath: string, componentName: string, selected: boolean, instanceId: Guid | string): Promise<void> {
+    await this.client.call(M.setSelectedForRestore, { ...this.s(), ...key({ writerId, componentType, logicalPath, componentName }), selected, instanceId: instanceId.toString() });
+  }
+  /** Restore only this selectable-for-restore member of the selected component's set (and its descendants). */
+  async addRestoreSubcomponent(writerId: Guid | string, componentType: ComponentType, logicalPath: string, componentName: string, subLogicalPath: string, subComponentName: string, repair = false): Promise<void> {
+    await this.client.call(M.addRestoreSubcomponent, { ...this.s(), ...key({ writerId, componentType, logicalPath, componentName }), subLogicalPath, subComponentName, repair });
+  }
+  /** `"Name"="Value"` pairs, comma-separated, each optionally `"Sub\Path":`-scoped (spec §14.6). Once per component. */
+  async setRestoreOptions(writerId: Guid | string, componentType: ComponentType, logicalPath: string, componentName: string, options: string): Promise<void> {
+    await this.client.call(M.setRestoreOptions, { ...this.s(), ...key({ writerId, componentType, logicalPath, componentName }), options });
+  }
+  /** True: more restores of this component follow (incremental chain); the writer must not recover yet. */
+  async setAdditionalRestores(writerId: Guid | string, componentType: ComponentType, logicalPath: string, componentName: string, additionalRestores: boolean): Promise<void> {
+    await this.client.call(M.setAdditionalRestores, { ...this.s(), ...key({ writerId, componentType, logicalPath, componentName }), additionalRestores });
+  }
+  /** A new destination for one declared file set; needs VSS_BS_WRITER_SUPPORTS_NEW_TARGET (spec §14.4). */
+  async addNewTarget(writerId: Guid | string, componentType: ComponentType, logicalPath: string, componentName: string, path: string, filespec: string, recursive: boolean, alternatePath: string): Promise<void> {
+    await this.client.call(M.addNewTarget, { ...this.s(), ...key({ writerId, componentType, logicalPath, componentName }), path, filespec, recursive, alternatePath });
+  }
+  /** Needs VSS_BS_ROLLFORWARD_RESTORE in the writer's schema. */
+  async setRollForward(writerId: Guid | string, componentType: ComponentType, logicalPath: string, componentName: string, rollForwardType: RollForwardType, point = ''): Promise<void> {
+    await this.client.call(M.setRollForward, { ...this.s(), ...key({ writerId, componentType, logicalPath, componentName }), rollForwardType, point });
+  }
+  /** Needs VSS_BS_AUTHORITATIVE_RESTORE. */
+  async setAuthoritativeRestore(writerId: Guid | string, componentType: ComponentType, logicalPath: string, componentName: string, authoritative: boolean): Promise<void> {
+    await this.client.call(M.setAuthoritativeRestore, { ...this.s(), ...key({ writerId, componentType, logicalPath, componentName }), authoritative });
+  }
+  /** Needs VSS_BS_RESTORE_RENAME. */
+  async setRestoreName(writerId: Guid | string, componentType: ComponentType, logicalPath: string, componentName: string, restoreName: string): Promise<void> {
+    await this.client.call(M.setRestoreName, { ...this.s(), ...key({ writerId, componentType, logicalPath, componentName }), restoreName });
+  }
+  /**
+   * PreRestore to the writers with something selected (per their writerRestore). Writer
+   * failures show in gatherWriterStatus, as for the backup events. Cannot be cancelled:
+   * restores cannot be aborted (spec §19.8), so cancel() answers once it finished.
+   */
+  preRestore(): VssAsync<void> {
+    return this.restoreEvent('preRestore', () => this.client.call(M.preRestore, this.s()));
+  }
+  /** Between preRestore and postRestore: files of a set went to the writer's alternate location. */
+  async addAlternativeLocationMapping(writerId: Guid | string, componentType: ComponentType, logicalPath: string, componentName: string, path: string, filespec: string, recursive: boolean, destination: string): Promise<void> {
+    await this.client.call(M.addAlternativeLocationMapping, { ...this.s(), ...key({ writerId, componentType, logicalPath, componentName }), path, filespec, recursive, destination });
+  }
+  /** Between preRestore and postRestore: partial file `partialFileIndex`'s ranges file was restored elsewhere. */
+  async setRangesFilePath(writerId: Guid | string, componentType: ComponentType, logicalPath: string, componentName: string, partialFileIndex: number, rangesFilePath: string): Promise<void> {
+    await this.client.call(M.setRangesFilePath, { ...this.s(), ...key({ writerId, componentType, logicalPath, componentName }), partialFileIndex, rangesFilePath });
+  }
+  /** Between preRestore and postRestore: ALL, FAILED (some) or NONE of the component set's files were restored. */
+  async setFileRestoreStatus(writerId: Guid | string, componentType: ComponentType, logicalPath: string, componentName: string, status: FileRestoreStatus): Promise<void> {
+    await this.client.call(M.setFileRestoreStatus, { ...this.s(), ...key({ writerId, componentType, logicalPath, componentName }), status });
+  }
+  /** PostRestore to the writers that take part. Not cancellable; release() refuses until it completes. */
+  postRestore(): VssAsync<void> {
+    return this.restoreEvent('postRestore', () => this.client.call(M.postRestore, this.s()));
+  }
+  private restoreEvent(operation: string, call: () => Promise<unknown>): VssAsync<void> {
+    // No cancellation token goes to the daemon: a restore event runs to its end.
+    const op = new VssAsync(operation, async () => void (await call()));
+    this.restoreOp = op;
+    return op;
+  }
+
+  /**
+   * Ends the session: BackupShutdown to the writers of a backup, auto-release snapshots deleted.
+   * Idempotent. Refused (VSS_E_BAD_STATE) while preRestore or postRestore is running: writers
+   * read the document until they answer — await it first (`await using` does).
+   */
   async release(): Promise<void> {
     if (this.released) return;
+    if (this.restoreOp?.queryStatus().state === 'pending') {
+      throw new VssError('VSS_E_BAD_STATE', `release while ${this.restoreOp.operation} is running: writers read the document until they answer; await ${this.restoreOp.operation}() first`);
+    }
     this.released = true;
     try {
       await this.client.call(M.release, { sessionId: this.sessionId });
@@ -243,6 +365,8 @@ export class BackupComponents implements AsyncDisposable {
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
+    // Disposal cannot refuse: it waits for a restore event in flight, then releases.
+    await this.restoreOp?.wait().catch(() => undefined);
     await this.release();
   }
 }

@@ -8,8 +8,10 @@ import {
   applicationLevelCodec,
   ComponentType,
   DEFAULT_FILESPEC_BACKUP_TYPE,
+  fileRestoreStatusCodec,
   Guid,
   restoreMethodCodec,
+  restoreTargetCodec,
   sourceTypeCodec,
   usageTypeCodec,
   VssError,
@@ -18,6 +20,8 @@ import {
   type ApplicationLevel,
   type SourceType,
   type UsageType,
+  type Component,
+  type RestoreTarget,
   type WriterComponents,
   type WriterMetadataBuilder,
 } from '../vss/index.js';
@@ -69,6 +73,38 @@ export const TestWriterConfig = z.object({
     .min(1),
   excludes: z.array(FileSet).default([]),
   excludeFromSnapshot: z.array(FileSet).default([]),
+  /** Writer-wide alternate location mappings of the WMD (spec §14.3). */
+  alternateLocationMappings: z.array(FileSet.pick({ path: true, filespec: true, recursive: true }).extend({ destination: z.string().min(1) })).default([]),
+  /** What the writer does to its selected components in PreRestore / PostRestore (spec §14.2, §14.5). */
+  restore: z
+    .object({
+      preRestore: z
+        .array(
+          z.object({
+            /** The component's full path (`LP\name`); absent: every selected component. */
+            component: z.string().optional(),
+            /** VSS_RESTORE_TARGET token or name: ORIGINAL, ALTERNATE, DIRECTED, ORIGINAL_LOCATION. */
+            target: z.string().optional(),
+            directedTargets: z
+              .array(
+                z.object({
+                  sourcePath: z.string().min(1),
+                  sourceFilename: z.string().min(1),
+                  sourceRanges: z.string().default(''),
+                  destinationPath: z.string().min(1),
+                  destinationFilename: z.string().min(1),
+                  destinationRanges: z.string().default(''),
+                }),
+              )
+              .default([]),
+            restoreMetadata: z.string().optional(),
+            failureMsg: z.string().optional(),
+          }),
+        )
+        .default([]),
+      postRestore: z.array(z.object({ component: z.string().optional(), failureMsg: z.string() })).default([]),
+    })
+    .default({ preRestore: [], postRestore: [] }),
   faults: z
     .array(
       z.object({
@@ -97,6 +133,41 @@ export interface TestWriterLogLine {
   /** What getCurrentSnapshotSetId answered during the handler: the id, or the error name. */
   currentSnapshotSetId: string;
   components?: string[];
+  /** PreRestore / PostRestore: what the writer saw of each of its components. */
+  restore?: RestoreView[];
+}
+
+/** A component as a writer sees it in a restore event (spec §11, §14). */
+export interface RestoreView {
+  component: string;
+  selected: boolean;
+  subcomponents: string[];
+  options: string;
+  additionalRestores: boolean;
+  /** VSS_FILE_RESTORE_STATUS name. */
+  fileRestoreStatus: string;
+  /** VSS_RESTORE_TARGET name. */
+  restoreTarget: string;
+  mappings: { path: string; filespec: string; recursive: boolean; destination: string }[];
+  newTargets: { path: string; filespec: string; recursive: boolean; alternatePath: string }[];
+  directedTargets: number;
+  restoreMetadata: string;
+}
+
+function restoreView(c: Component): RestoreView {
+  return {
+    component: c.fullPath,
+    selected: c.isSelectedForRestore(),
+    subcomponents: c.restoreSubcomponents.map((s) => (s.logicalPath ? `${s.logicalPath}\\${s.componentName}` : s.componentName)),
+    options: c.getRestoreOptions(),
+    additionalRestores: c.getAdditionalRestores(),
+    fileRestoreStatus: fileRestoreStatusCodec.nameOf(c.getFileRestoreStatus()) ?? String(c.getFileRestoreStatus()),
+    restoreTarget: restoreTargetCodec.nameOf(c.getRestoreTarget()) ?? String(c.getRestoreTarget()),
+    mappings: c.alternateLocationMappings.map((m) => ({ ...m })),
+    newTargets: c.newTargets.map((t) => ({ ...t })),
+    directedTargets: c.getDirectedTargetCount(),
+    restoreMetadata: c.getRestoreMetadata(),
+  };
 }
 
 function enumOf<V extends number>(codec: { fromName(n: string): V | undefined; fromToken(t: string): V | undefined; enumName: string }, value: string): V {
@@ -150,6 +221,7 @@ export class TestWriter extends Writer {
       instanceId: this.instanceId?.toString() ?? null,
       currentSnapshotSetId: current,
       ...(components ? { components: components.components.map((x) => x.fullPath) } : {}),
+      ...(components && (event === 'PreRestore' || event === 'PostRestore') ? { restore: components.components.map(restoreView) } : {}),
     };
     this.lines.push(line);
     // Synchronous, so the line is on disk even if the next thing is exit or SIGKILL.
@@ -208,6 +280,7 @@ export class TestWriter extends Writer {
     }
     for (const x of c.excludes) b.addExcludeFiles(x.path, x.filespec, x.recursive);
     for (const x of c.excludeFromSnapshot) b.addExcludeFilesFromSnapshot(x.path, x.filespec, x.recursive);
+    for (const m of c.alternateLocationMappings) b.addAlternateLocationMapping(m.path, m.filespec, m.recursive, m.destination);
     const f = c.faults.find((x) => x.event === 'Identify');
     if (f?.action === 'exit') {
       this.log('Identify', 'exit');
@@ -251,9 +324,24 @@ export class TestWriter extends Writer {
     return this.act('BackupShutdown');
   }
   override onPreRestore(c: WriterComponents | undefined): HandlerResult {
+    // The edits of the config first, so a veto still returns them and the log shows what the requester will see.
+    for (const e of this.config.restore.preRestore) {
+      for (const comp of this.restoreTargets(c, e.component)) {
+        if (e.target !== undefined) comp.setRestoreTarget(enumOf(restoreTargetCodec, e.target) as RestoreTarget);
+        for (const d of e.directedTargets) comp.addDirectedTarget(d.sourcePath, d.sourceFilename, d.sourceRanges, d.destinationPath, d.destinationFilename, d.destinationRanges);
+        if (e.restoreMetadata !== undefined) comp.setRestoreMetadata(e.restoreMetadata);
+        if (e.failureMsg !== undefined) comp.setPreRestoreFailureMsg(e.failureMsg);
+      }
+    }
     return this.act('PreRestore', c);
   }
   override onPostRestore(c: WriterComponents | undefined): HandlerResult {
+    for (const e of this.config.restore.postRestore) for (const comp of this.restoreTargets(c, e.component)) comp.setPostRestoreFailureMsg(e.failureMsg);
     return this.act('PostRestore', c);
+  }
+
+  /** The selected components an edit applies to: the named one, or every selected one. */
+  private restoreTargets(c: WriterComponents | undefined, name: string | undefined): Component[] {
+    return (c?.components ?? []).filter((x) => x.isSelectedForRestore() && (name === undefined || x.fullPath.toLowerCase() === name.toLowerCase()));
   }
 }

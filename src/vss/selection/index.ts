@@ -7,3 +7,4 @@ export * from './backup-selection.js';
 export * from './backup-set.js';
 export * from './restore-selection.js';
 export * from './restore-set.js';
+export * from './restore-options.js';

@@ -2,7 +2,7 @@
 // from a stored Backup Components Document and the stored writer metadata — never live
 // metadata. The selection is recorded in the BCD, which writers read in PreRestore.
 import type { BackupComponentsDocument, Component, WriterComponents } from '../backup-components.js';
-import { BackupSchema } from '../enums.js';
+import { BackupSchema, type RollForwardType } from '../enums.js';
 import { VssError } from '../errors.js';
 import { Guid } from '../guid.js';
 import { fullPath } from '../strings.js';
@@ -11,12 +11,15 @@ import { ComponentTree, type ComponentNode } from './component-tree.js';
 import { checkComponentName, validateLogicalPath, componentKey, type MatchOptions } from './logical-path.js';
 import { checkFilespec } from './file-tree.js';
 import { fileSetsOf } from './backup-set.js';
+import { checkStandardRestoreOption, parseRestoreOptions } from './restore-options.js';
 import type { ComponentRef } from './backup-selection.js';
 
 /** A writer instance running now (from GatherWriterMetadata at restore time). */
 export interface RunningWriter {
   writerId: Guid | string;
   instanceName?: string;
+  /** Needed to restore to a particular instance (SetSelectedForRestoreEx). */
+  instanceId?: Guid | string;
 }
 
 /** One writer of the stored BCD with its stored metadata. */
@@ -65,7 +68,7 @@ export function definingExplicit(w: RestoreWriter, node: ComponentNode): Compone
 export class RestoreSelection {
   readonly writers: readonly RestoreWriter[];
   private isClosed = false;
-  private readonly running: { writerId: Guid; instanceName: string | undefined }[];
+  private readonly running: { writerId: Guid; instanceName: string | undefined; instanceId: Guid | undefined }[];
 
   constructor(
     readonly bcd: BackupComponentsDocument,
@@ -74,7 +77,11 @@ export class RestoreSelection {
     readonly options: MatchOptions = {},
   ) {
     this.writers = restoreWriters(bcd, stored, options);
-    this.running = running.map((r) => ({ writerId: toGuid(r.writerId, 'the running writer class id'), instanceName: r.instanceName }));
+    this.running = running.map((r) => ({
+      writerId: toGuid(r.writerId, 'the running writer class id'),
+      instanceName: r.instanceName,
+      instanceId: r.instanceId === undefined ? undefined : toGuid(r.instanceId, 'the running writer instance id'),
+    }));
   }
 
   get closed(): boolean {
@@ -91,7 +98,7 @@ export class RestoreSelection {
   }
 
   /** The stored writer and its explicit component named by `ref`, checking the writer is running now. */
-  private explicit(ref: ComponentRef, call: string): { w: RestoreWriter; component: Component; node: ComponentNode } {
+  private explicit(ref: ComponentRef, call: string, toInstance?: Guid): { w: RestoreWriter; component: Component; node: ComponentNode } {
     const wid = toGuid(ref.writerId, 'the writer class id');
     const iid = ref.instanceId === undefined ? undefined : toGuid(ref.instanceId, 'the writer instance id');
     const lp = validateLogicalPath('the logical path', ref.logicalPath ?? '');
@@ -101,7 +108,12 @@ export class RestoreSelection {
     if (candidates.length > 1) throw new VssError('E_INVALIDARG', `writer ${wid} has ${candidates.length} instances in the backup; name the instance id`);
     const w = candidates[0]!;
     const name = w.components.instanceName;
-    const alive = this.running.some((r) => r.writerId.equals(wid) && (!name || r.instanceName === name));
+    const alive = toInstance
+      ? this.running.some((r) => r.writerId.equals(wid) && r.instanceId?.equals(toInstance))
+      : this.running.some((r) => r.writerId.equals(wid) && (!name || r.instanceName === name));
+    if (!alive && toInstance) {
+      throw new VssError('VSS_E_OBJECT_NOT_FOUND', `no running instance ${toInstance} of writer "${w.metadata.identity.writerName}" (${wid}) to restore to; gather writer metadata and name an instance that answered`);
+    }
     if (!alive) {
       throw new VssError('VSS_E_OBJECT_NOT_FOUND', `writer "${w.metadata.identity.writerName}" (${wid})${name ? ` instance "${name}"` : ''} is not running now; start it, or restore its files without writer participation by not selecting its components`);
     }
@@ -121,11 +133,15 @@ export class RestoreSelection {
     return { w, component, node };
   }
 
-  /** SetSelectedForRestore: any component explicit at backup, whatever its selectableForRestore flag. */
-  setSelectedForRestore(ref: ComponentRef, selected = true): void {
+  /**
+   * SetSelectedForRestore: any component explicit at backup, whatever its selectableForRestore
+   * flag. `toInstance` (SetSelectedForRestoreEx) restores it to that running instance of the
+   * class instead of the one with the backed-up instance name.
+   */
+  setSelectedForRestore(ref: ComponentRef, selected = true, toInstance?: Guid): void {
     this.open('setSelectedForRestore');
-    const { component } = this.explicit(ref, 'setSelectedForRestore');
-    component.setSelectedForRestore(selected);
+    const { component } = this.explicit(ref, 'setSelectedForRestore', toInstance);
+    component.setSelectedForRestore(selected, selected ? toInstance : undefined);
     // Deselecting drops its subcomponents too: they only mean something under a selected component.
     if (!selected) component.restoreSubcomponents.length = 0;
   }
@@ -206,5 +222,70 @@ export class RestoreSelection {
       throw new VssError('VSS_E_OBJECT_NOT_FOUND', `writer "${w.metadata.identity.writerName}" declares no alternate location mapping for ${path} ${filespec}`);
     }
     component.addAlternativeLocationMapping(path, filespec, recursive, destination);
+  }
+  /** A requester-set restore property: the component must be selected, the selection open. */
+  private restoreProperty(ref: ComponentRef, call: string): { w: RestoreWriter; component: Component; node: ComponentNode } {
+    this.open(call);
+    const found = this.explicit(ref, 'setSelectedForRestore');
+    if (!found.component.isSelectedForRestore()) {
+      throw new VssError('VSS_E_BAD_STATE', `${call} on "${found.component.fullPath}", which is not selected for restore; call setSelectedForRestore first`);
+    }
+    return found;
+  }
+
+  private requireSchema(w: RestoreWriter, bit: number, bitName: string, call: string): void {
+    if (!(w.metadata.backupSchema & bit)) {
+      throw new VssError('E_INVALIDARG', `${call}: writer "${w.metadata.identity.writerName}" does not support it (no ${bitName} in its backup schema, spec §11)`);
+    }
+  }
+
+  /**
+   * SetRestoreOptions (spec §14.6): the syntax is checked, every subcomponent scope must name
+   * a member of the component's backed-up set, and the options are set once per component.
+   */
+  setRestoreOptions(ref: ComponentRef, options: string): void {
+    const { w, component, node } = this.restoreProperty(ref, 'setRestoreOptions');
+    const parsed = parseRestoreOptions(options);
+    const set = new Set(w.tree.componentSet(node));
+    for (const o of parsed) {
+      checkStandardRestoreOption(o);
+      if (o.scope === '') continue;
+      const parts = o.scope.split('\\');
+      const lp = [component.logicalPath, component.componentName, ...parts.slice(0, -1)].filter((x) => x !== '').join('\\');
+      const sub = w.tree.find(lp, parts[parts.length - 1]!);
+      if (!sub || sub === node || !set.has(sub)) {
+        throw new VssError('VSS_E_OBJECT_NOT_FOUND', `restore option "${o.name}" is scoped to "${o.scope}", which is no subcomponent in the backed-up set of "${component.fullPath}"; scopes are paths relative to the component`);
+      }
+    }
+    if (component.restoreOptions !== '') {
+      throw new VssError('VSS_E_OBJECT_ALREADY_EXISTS', `the restore options of "${component.fullPath}" were already set; set them once, every option in one string`);
+    }
+    component.setRestoreOptions(options);
+  }
+
+  /** SetAdditionalRestores: more restores of this component follow (spec §14.6). */
+  setAdditionalRestores(ref: ComponentRef, additional: boolean): void {
+    this.restoreProperty(ref, 'setAdditionalRestores').component.setAdditionalRestores(additional);
+  }
+
+  /** SetRollForward: needs VSS_BS_ROLLFORWARD_RESTORE in the writer's schema. */
+  setRollForward(ref: ComponentRef, type: RollForwardType, point: string): void {
+    const { w, component } = this.restoreProperty(ref, 'setRollForward');
+    this.requireSchema(w, BackupSchema.ROLLFORWARD_RESTORE, 'VSS_BS_ROLLFORWARD_RESTORE', 'setRollForward');
+    component.setRollForward(type, point);
+  }
+
+  /** SetAuthoritativeRestore: needs VSS_BS_AUTHORITATIVE_RESTORE. */
+  setAuthoritativeRestore(ref: ComponentRef, authoritative: boolean): void {
+    const { w, component } = this.restoreProperty(ref, 'setAuthoritativeRestore');
+    this.requireSchema(w, BackupSchema.AUTHORITATIVE_RESTORE, 'VSS_BS_AUTHORITATIVE_RESTORE', 'setAuthoritativeRestore');
+    component.setAuthoritativeRestore(authoritative);
+  }
+
+  /** SetRestoreName: needs VSS_BS_RESTORE_RENAME. */
+  setRestoreName(ref: ComponentRef, name: string): void {
+    const { w, component } = this.restoreProperty(ref, 'setRestoreName');
+    this.requireSchema(w, BackupSchema.RESTORE_RENAME, 'VSS_BS_RESTORE_RENAME', 'setRestoreName');
+    component.setRestoreName(name);
   }
 }
