@@ -16,9 +16,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import {
   type Stats,
   closeSync,
-  constants,
   existsSync,
-  fsyncSync,
   lstatSync,
   mkdirSync,
   openSync,
@@ -26,7 +24,6 @@ import {
   readFileSync,
   readlinkSync,
   readSync,
-  renameSync,
   writeFileSync,
   writeSync,
 } from 'node:fs';
@@ -34,6 +31,7 @@ import { dirname, isAbsolute, join, posix, resolve } from 'node:path';
 import { VssError } from '../vss/errors.js';
 import type { BackupSetEntry } from '../vss/selection/index.js';
 import type { CopyPool } from './copy-pool.js';
+import { isWithin, writeDurably } from './durable.js';
 import type { RestoreSource } from './restore-executor.js';
 
 export const BACKUP_FORMAT = 'shadowcopy-backup/1';
@@ -107,18 +105,7 @@ export interface VolumeRoot {
   root: string;
 }
 
-function fsyncPath(path: string): void {
-  const fd = openSync(path, constants.O_RDONLY);
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
 
-function within(path: string, root: string): boolean {
-  return path === root || path.startsWith(root === '/' ? '/' : `${root}/`);
-}
 
 /** A short, readable, unique folder name for a volume: `srv_data-1a2b3c4d`, `root-…` for `/`. */
 export function volumeKey(volume: string): string {
@@ -166,7 +153,7 @@ export class BackupDirWriter {
   }
 
   private volumeOf(path: string): (VolumeRoot & { key: string }) | undefined {
-    return this.volumes.find((v) => within(path, v.volume));
+    return this.volumes.find((v) => isWithin(path, v.volume));
   }
 
   /** Where a live path is read from now (in the snapshot), or undefined when on no volume of the set. */
@@ -321,12 +308,7 @@ export class BackupDirWriter {
     // One syncfs for the whole backup rather than an fsync per file.
     const r = spawnSync('sync', ['-f', this.dir]);
     if (r.status !== 0) throw new VssError('VSS_E_UNEXPECTED', `could not flush the backup in ${this.dir} to disk: ${r.stderr?.toString().trim() || r.error?.message}`);
-    const path = join(this.dir, MANIFEST_FILE);
-    const tmp = `${path}.tmp`;
-    writeFileSync(tmp, JSON.stringify(manifest), { mode: 0o600 });
-    fsyncPath(tmp);
-    renameSync(tmp, path);
-    fsyncPath(this.dir);
+    writeDurably(join(this.dir, MANIFEST_FILE), JSON.stringify(manifest));
     return manifest;
   }
 }
@@ -395,7 +377,7 @@ export class BackupDir {
 
   readDocument(relativePath: string): string {
     const p = resolve(this.dir, relativePath);
-    if (!within(p, this.dir)) throw new VssError('VSS_E_CORRUPT_XML_DOCUMENT', `the manifest names the document ${relativePath}, outside the backup`);
+    if (!isWithin(p, this.dir)) throw new VssError('VSS_E_CORRUPT_XML_DOCUMENT', `the manifest names the document ${relativePath}, outside the backup`);
     try {
       return readFileSync(p, 'utf8');
     } catch (e) {

@@ -31,7 +31,6 @@ import {
   unlinkSync,
   utimesSync,
   chmodSync,
-  writeFileSync,
   writeSync,
 } from 'node:fs';
 import { basename, dirname, join, posix } from 'node:path';
@@ -42,6 +41,7 @@ import { Guid } from '../vss/guid.js';
 import { type ByteRange, decodeRangesFile, parseRangeList } from '../vss/ranges.js';
 import type { BackupSetEntry, RestoreFile, RestorePlan, RestoreSet } from '../vss/selection/index.js';
 import type { AlternateLocationMapping } from '../vss/writer-metadata.js';
+import { exists, fsyncPath, isWithin, writeDurably } from './durable.js';
 import type { ServiceManager } from './service-manager.js';
 
 /** Where a backup keeps the content of each backed-up file. */
@@ -113,32 +113,8 @@ interface Journal {
 const JOURNAL_DIR = 'restore-journal';
 const REBOOT_DIR = 'reboot-restores';
 
-function fsyncPath(path: string): void {
-  const fd = openSync(path, constants.O_RDONLY);
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
 
-/** write, fsync, rename, fsync the directory: the file is whole or absent after a crash. */
-function writeDurably(path: string, data: string): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, data, { mode: 0o600 });
-  fsyncPath(tmp);
-  renameSync(tmp, path);
-  fsyncPath(dirname(path));
-}
 
-function exists(path: string): boolean {
-  try {
-    lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function isDirectory(path: string): boolean {
   try {
@@ -162,9 +138,6 @@ function asVss(e: unknown, what: string): VssError {
   return new VssError('VSS_E_UNEXPECTED', `${what}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
 }
 
-function isWithin(path: string, root: string): boolean {
-  return path === root || path.startsWith(root.endsWith('/') ? root : `${root}/`);
-}
 
 /**
  * A destination must be absolute, normalised (no `.`/`..`), under an allowed root, and reached
