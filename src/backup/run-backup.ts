@@ -12,7 +12,9 @@ import {
   backupTypeCodec,
   ComponentTree,
   computeBackupSet,
+  effectiveBackupType,
   expandVariables,
+  fileSetNeedsSnapshot,
   fileSetsOf,
   Guid,
   isFailedWriterState,
@@ -179,9 +181,12 @@ export async function snapshotForBackup(session: BackupComponents, opts: Snapsho
   const volumePaths = new Map<number, string>(); // st_dev → one path on it: a volume is added once
   const candidates = [...paths];
   for (const w of chosen.writers) {
+    const writerType = effectiveBackupType(backupType, w.metadata);
     for (const c of w.components) {
       for (const n of c.members) {
         for (const { fileSet } of fileSetsOf(n)) {
+          // A set the writer lets us read live (no snapshot bit, spec §15) adds no volume.
+          if (!fileSetNeedsSnapshot(fileSet, writerType)) continue;
           try {
             candidates.push(normalizePath('the path', expandVariables('the path', fileSet.path, env)));
             if (fileSet.alternateLocation) candidates.push(normalizePath('the path', expandVariables('the path', fileSet.alternateLocation, env)));
@@ -260,7 +265,9 @@ export async function runBackup(session: BackupComponents, opts: BackupOptions):
   // 4. Copy from the snapshot.
   const mounts = props.map((p) => ({ volume: p.originalVolumeName, snapshotRoot: p.snapshotDeviceObject }));
   const tree = new FsFileTree(mounts);
-  const backupSet = computeBackupSet(chosen, tree, { backupType, env });
+  // Sets without a snapshot bit are read from the live system, after PostSnapshot (which
+  // doSnapshotSet has finished): a writer may have produced them only then (spec §15).
+  const backupSet = computeBackupSet(chosen, tree, { backupType, env, liveTree: new FsFileTree('/') });
   const pool = new CopyPool();
   try {
     return await copyAndComplete();
@@ -282,7 +289,11 @@ export async function runBackup(session: BackupComponents, opts: BackupOptions):
     }
     if (out.has(e.path)) continue; // listed by two file sets: stored once
     try {
-      out.add(e.path, 'application', e, tree.resolve(e.source));
+      if (!e.snapshotRequired && out.readPath(e.path) === undefined) {
+        // The backup directory files content by volume; a live-read set must lie on one of the set's.
+        throw new VssError('VSS_E_OBJECT_NOT_FOUND', `${e.path} (read live) is on no volume of the snapshot set; the writer must keep such files on a volume it also backs up`);
+      }
+      out.add(e.path, 'application', e, e.snapshotRequired ? tree.resolve(e.source) : e.source);
     } catch (err) {
       if (VssError.is(err, 'VSS_E_INSUFFICIENT_STORAGE')) throw err;
       failed.set(componentKey(e.writerId, e.definingComponent.fullPath), (err as Error).message);

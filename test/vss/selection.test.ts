@@ -8,6 +8,7 @@ import {
   ComponentTree,
   validateLogicalPath,
   computeBackupSet,
+  fileSetNeedsSnapshot,
   expandVariables,
   filespecMatcher,
   MemoryFileTree,
@@ -278,4 +279,21 @@ test('symbolic links are entries, never followed', () => {
   const s = new BackupSelection([b.build()]);
   s.addComponent({ writerId: MY_WRITER_ID, componentName: 'c' });
   assert.deepEqual(computeBackupSet(s.result(), t).entries.map((e) => `${e.kind}:${e.path}`), ['file:/d/f', 'symlink:/d/link']);
+});
+
+test('backup set: sets without a snapshot bit are enumerated in the live tree when one is given (spec §15)', () => {
+  const s = new BackupSelection([otherWriter()]);
+  s.addComponent({ writerId: DB_WRITER, componentName: 'db' });
+  // The snapshot has the database and an old log; the live system has only a newer log.
+  const snap = MemoryFileTree.from({ '/db/main.db': {}, '/db/0.wal': {} });
+  const live = MemoryFileTree.from({ '/db/2.wal': {} });
+  const set = computeBackupSet(s.result(), snap, { liveTree: live });
+  assert.deepEqual(set.entries.map((e) => `${e.path}:${e.snapshotRequired}`), ['/db/main.db:true', '/db/2.wal:false']);
+  assert.ok(set.snapshotRequired);
+  // Without a live tree every set comes from the snapshot, as before.
+  assert.deepEqual(computeBackupSet(s.result(), snap).entries.map((e) => e.path), ['/db/main.db', '/db/0.wal']);
+  // The database set needs a snapshot for FULL; the log set needs none for any type.
+  const c = otherWriter().components[0]!;
+  assert.equal(fileSetNeedsSnapshot(c.databaseFiles[0]!, BackupType.FULL), true);
+  assert.equal(fileSetNeedsSnapshot(c.logFiles[0]!, BackupType.FULL), false);
 });

@@ -2,6 +2,7 @@
 // daemon. Each runs until SIGTERM/SIGINT, then releases whatever it holds and unsubscribes.
 import type { Command } from 'commander';
 import type { Writer } from '../../writer/index.js';
+import { PostgresWriter } from '../../writers/postgres/writer.js';
 import { SqliteWriter } from '../../writers/sqlite/writer.js';
 
 /** Subscribes, logs connection changes on stderr, and waits for a stop signal. */
@@ -37,5 +38,26 @@ export function registerWriter(program: Command): void {
         ...(opts.freezeWindowMs ? { freezeWindowMs: opts.freezeWindowMs } : {}),
       });
       await serve('writer sqlite', w, opts.socketDir, () => w.close());
+    });
+
+  writer
+    .command('postgres')
+    .description('Back up a running PostgreSQL server: pg_backup_start/stop around the snapshot, WAL through the stop spooled and read live, restore swapped in by PostRestore')
+    .requiredOption('--connection <url>', 'libpq URL of a superuser on the database host, e.g. postgresql://postgres@/postgres?host=/run/postgresql')
+    .option('--service <unit>', 'systemd unit PostRestore stops and starts (default postgresql)')
+    .option('--spool-dir <dir>', 'where the WAL through pg_backup_stop waits for the requester (default <PGDATA>.shadowcopy-wal; keep it on a volume the backup covers)')
+    .option('--socket-dir <dir>', 'the daemon\'s socket directory (default $SHADOWCOPY_SOCKET_DIR or /run/shadowcopy)')
+    .option('--instance <name>', 'instance name, when more than one PostgreSQL writer runs')
+    .action(async (opts: { connection: string; service?: string; spoolDir?: string; socketDir?: string; instance?: string }) => {
+      const w = new PostgresWriter({
+        connection: opts.connection,
+        ...(opts.service ? { service: opts.service } : {}),
+        ...(opts.spoolDir ? { spoolDir: opts.spoolDir } : {}),
+        ...(opts.instance ? { instanceName: opts.instance } : {}),
+      });
+      await serve('writer postgres', w, opts.socketDir, async () => {
+        await w.unsubscribe();
+        await w.engine.abort();
+      });
     });
 }

@@ -43,7 +43,10 @@ export interface BackupSetEntry {
   readonly relativePath: string;
   /** Default path: where the file lives and where it is restored to by default. */
   readonly path: string;
-  /** Where to read it in the snapshot: under the alternate location when the set has one. */
+  /**
+   * Where to read it: under the alternate location when the set has one; in the snapshot,
+   * or on the live system when `snapshotRequired` is false and a live tree was given.
+   */
   readonly source: string;
   /** `dir` only for empty directories of recursive sets, which a restore recreates. */
   readonly kind: FileKind;
@@ -94,7 +97,15 @@ export interface BackupSetOptions {
   env?: Readonly<Record<string, string | undefined>>;
   /** Requester-wide exclusions (like FilesNotToBackup), applied to every writer's files. */
   excludes?: readonly FileSpec[];
+  /**
+   * The live file system. File sets whose mask has no *_SNAPSHOT_REQUIRED bit for the backup
+   * type are enumerated here instead of in the snapshot (spec §15): they may be copied from
+   * the live system, and some exist only there (files a writer produced after the snapshot,
+   * such as PostgreSQL's WAL through pg_backup_stop). Without it every set is read from `tree`.
+   */
+  liveTree?: FileTree;
 }
+
 
 // VSS_FSBT_*_BACKUP_REQUIRED bit of each backup type; COPY and OTHER copy like FULL
 // (COPY is "a full backup that updates no history", spec §15). The snapshot bit is << 8.
@@ -107,6 +118,11 @@ const BACKUP_BIT: Record<BackupType, number> = {
   [BackupType.COPY]: FileSpecBackupType.FULL_BACKUP_REQUIRED,
   [BackupType.OTHER]: FileSpecBackupType.FULL_BACKUP_REQUIRED,
 };
+
+/** Whether a file set must be read from a snapshot in a backup of this type (spec §15). */
+export function fileSetNeedsSnapshot(fileSet: FileDescriptor, backupType: BackupType): boolean {
+  return (fileSet.backupTypeMask & (BACKUP_BIT[backupType] << 8)) !== 0;
+}
 
 const SCHEMA_FOR: Partial<Record<BackupType, number>> = {
   [BackupType.DIFFERENTIAL]: BackupSchema.DIFFERENTIAL,
@@ -227,8 +243,9 @@ export function computeBackupSet(selection: BackupSelectionResult, tree: FileTre
             skipped.push({ writerId, definingComponent: defining, component, fileSet, reason: `mask 0x${fileSet.backupTypeMask.toString(16)} does not require it for a ${backupTypeCodec.nameOf(backupType)} backup` });
             continue;
           }
+          const snapshotRequired = fileSetNeedsSnapshot(fileSet, backupType);
           try {
-            expandFileSet(tree, fileSet, env, excludes, (rel, root, sourceRoot, e) =>
+            expandFileSet(!snapshotRequired && options.liveTree ? options.liveTree : tree, fileSet, env, excludes, (rel, root, sourceRoot, e) =>
               entries.push({
                 writerId,
                 instanceId,
@@ -244,7 +261,7 @@ export function computeBackupSet(selection: BackupSelectionResult, tree: FileTre
                 size: e.size,
                 mode: e.mode,
                 mtimeMs: e.mtimeMs,
-                snapshotRequired: (fileSet.backupTypeMask & (bit << 8)) !== 0,
+                snapshotRequired,
               }),
             );
           } catch (e) {

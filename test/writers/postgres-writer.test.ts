@@ -1,0 +1,163 @@
+// The PostgreSQL writer on the SDK through the real requester path: a private server whose
+// data directory and tablespace are on a tmpfs volume, pgbench writing, runBackup with the
+// copy provider through an in-process coordinator (the WAL through pg_backup_stop read live
+// from the writer's spool), runRestore into a new directory, then the writer's PostRestore
+// procedure, and the restored server checked by pg_amcheck and pgbench's invariant.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { BackupDir, BCD_FILE } from '../../src/backup/backup-dir.js';
+import { runBackup } from '../../src/backup/run-backup.js';
+import { runRestore } from '../../src/backup/run-restore.js';
+import { giveToPostgres, PgServer, pgTempDir, pgTools, postgresUnavailable, runPgTool, type PgTempDir, type PgTools } from '../../src/testing/postgres.js';
+import { makeTmpfs, tmpfsUnavailable, type TmpfsVolume } from '../../src/testing/tmpfs.js';
+import { parseBackupComponents, RestoreMethod } from '../../src/vss/index.js';
+import { parsePostgresBackupMetadata, PostgresWriter, swapInRestoredServer } from '../../src/writers/postgres/writer.js';
+import { fixture, type Fixture } from '../coordinator/helpers.js';
+
+const skip = tmpfsUnavailable() ?? postgresUnavailable(['pgbench', 'psql']);
+if (skip) console.log(`# skipping PostgreSQL writer tests: ${skip}`);
+
+function pgbench(tools: PgTools, s: PgServer, args: string[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(join(tools.binDir, 'pgbench'), [...s.clientArgs, ...args, 'postgres'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (out += d));
+    p.on('error', reject);
+    p.on('exit', (code) => {
+      const m = /tps = ([\d.]+)/.exec(out);
+      if (code !== 0 || !m) reject(new Error(`pgbench ${args.join(' ')} failed (exit ${code}): ${out.slice(-2000)}`));
+      else resolve(Number(m[1]));
+    });
+  });
+}
+
+function invariant(s: PgServer): { accounts: string; history: string; rows: number } {
+  const [accounts, history, rows] = s.psql('SELECT (SELECT sum(abalance) FROM pgbench_accounts), (SELECT coalesce(sum(delta), 0) FROM pgbench_history), (SELECT count(*) FROM pgbench_history)').split('|');
+  return { accounts: accounts!, history: history!, rows: Number(rows) };
+}
+
+describe('PostgreSQL writer (SDK) through runBackup / runRestore', { skip, timeout: 300_000 }, () => {
+  let tools: PgTools;
+  let vol: TmpfsVolume;
+  let work: PgTempDir;
+  let server: PgServer;
+  let f: Fixture;
+  let tsDir: string;
+  before(async () => {
+    tools = pgTools();
+    vol = makeTmpfs(1024);
+    work = pgTempDir(tools, 'shadowcopy-pgw-');
+    // The server's account must reach its directories through the (root-only) temp dir.
+    chmodSync(vol.dir, 0o755);
+    chmodSync(vol.mountPoint, 0o755);
+    const pgRoot = join(vol.mountPoint, 'pg');
+    mkdirSync(pgRoot, { mode: 0o700 });
+    giveToPostgres(tools, pgRoot);
+    const dataDir = join(pgRoot, 'data');
+    const r = runPgTool(tools, 'initdb', ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C']);
+    assert.equal(r.status, 0, r.stderr);
+    server = new PgServer(tools, dataDir, work.path);
+    server.start();
+    tsDir = join(pgRoot, 'ts1');
+    mkdirSync(tsDir, { mode: 0o700 });
+    giveToPostgres(tools, tsDir);
+    server.psql(`CREATE TABLESPACE ts1 LOCATION '${tsDir}'`);
+    const init = runPgTool(tools, 'pgbench', [...server.clientArgs, '-i', '-s', '2', '--index-tablespace=ts1', '-q', 'postgres']);
+    assert.equal(init.status, 0, init.stderr);
+    f = await fixture();
+  });
+  after(async () => {
+    await f?.close();
+    server?.stopSync();
+    work?.cleanup();
+    vol?.cleanup();
+  });
+
+  it('with pgbench running, a backup restored into a new directory starts as a working, uncorrupted server whose invariant holds', async () => {
+    const writer = new PostgresWriter({ connection: server.url, service: 'test-postgres' });
+    const spool = `${server.dataDir}.shadowcopy-wal`;
+    let restored: PgServer | undefined;
+    const backup = join(vol.dir, 'backup');
+    const newRoot = join(work.path, 'restored');
+    try {
+      await writer.subscribe({ stream: () => f.co.connectWriter(), reconnect: false });
+      const metadata = await f.requester();
+      await metadata.initializeForBackup();
+      await metadata.gatherWriterMetadata();
+      const wmd = metadata.getWriterMetadata(0).metadata;
+      await metadata.release();
+      assert.equal(wmd.getRestoreMethod().method, RestoreMethod.RESTORE_TO_ALTERNATE_LOCATION);
+      assert.deepEqual(
+        wmd.components.map((c) => [c.logicalPath, c.componentName, c.files.map((x) => `${x.path} 0x${x.backupTypeMask.toString(16)}`)]),
+        [
+          ['postgresql', 'data', [`${server.dataDir} 0xf0f`]],
+          ['postgresql\\data', 'tablespace-ts1', [`${tsDir} 0xf0f`]],
+          ['postgresql\\data', 'wal-spool', [`${spool} 0xf`]],
+        ],
+      );
+
+      // -n: no vacuum, which would truncate pgbench_history and break the invariant.
+      const during = pgbench(tools, server, ['-n', '-c', '4', '-j', '2', '-T', '6']);
+      await new Promise((r) => setTimeout(r, 1500));
+      const session = await f.requester();
+      const report = await runBackup(session, { to: backup, components: [{ writer: 'PostgreSQL Writer' }], writerVerify: ['PostgreSQL Writer'] });
+      await session.release();
+      const tps = await during;
+      assert.deepEqual(report.components.map((c) => [c.component, c.succeeded]), [['postgresql\\data', true]]);
+      const b = BackupDir.open(backup);
+      const walStored = b.manifest.files.filter((x) => x.path.startsWith(`${spool}/${report.snapshotSetId}/`) && x.kind === 'file');
+      assert.ok(walStored.length >= 1, 'the WAL spooled after the snapshot is not in the backup');
+      assert.ok(walStored.every((x) => x.entry && !x.entry.snapshotRequired), 'the spooled WAL must be read live, not from the snapshot');
+      assert.equal(existsSync(join(spool, report.snapshotSetId)), false, 'the spool was not emptied at BackupComplete');
+      const bcd = parseBackupComponents(b.readDocument(BCD_FILE), BCD_FILE);
+      const data = bcd.writers[0]!.components.find((c) => c.componentName === 'data')!;
+      const meta = parsePostgresBackupMetadata(data.getBackupMetadata());
+      assert.match(meta.backupLabel, /^START WAL LOCATION: /m);
+      assert.deepEqual(walStored.map((x) => x.path.split('/').pop()).sort(), [...meta.walFiles].sort());
+      console.log(`# postgres writer: pgbench ${tps.toFixed(0)} tps during the backup; ${meta.walFiles.length} WAL segment(s) spooled and read live`);
+
+      // Restore into a new directory: every file set lands in its staging place under newRoot.
+      mkdirSync(newRoot);
+      const rr = await runRestore({ from: backup, to: newRoot, stateDir: join(work.path, 'restore-state') });
+      assert.deepEqual(rr.steps.flatMap((s) => s.results.map((r) => [r.plan.definingComponent.fullPath, r.placement, r.error?.message])), [['postgresql\\data', 'alternate-mapping', undefined]]);
+      assert.ok(existsSync(join(newRoot, `${server.dataDir}.restore`, 'PG_VERSION')));
+      assert.equal(existsSync(join(newRoot, server.dataDir)), false, 'nothing may land in the data directory itself before the swap');
+
+      // PostRestore's procedure (the restore-participation work has not landed, so the test
+      // calls it as PostRestore would): swap the staging directories in, prepare, start.
+      for (let d = join(newRoot, vol.mountPoint); d.length >= newRoot.length; d = join(d, '..')) chmodSync(d, 0o755);
+      const calls: string[] = [];
+      const res = await swapInRestoredServer({
+        metadata: meta,
+        root: newRoot,
+        service: 'test-postgres',
+        services: {
+          stop: async (s) => void calls.push(`stop ${s}`),
+          start: async (s) => {
+            calls.push(`start ${s}`);
+            restored = new PgServer(tools, join(newRoot, server.dataDir), work.path);
+            restored.start();
+          },
+        },
+      });
+      assert.deepEqual(calls, ['stop test-postgres', 'start test-postgres']);
+      assert.equal(res.dataDir, join(newRoot, server.dataDir));
+      assert.ok(restored?.running);
+      const inv = invariant(restored);
+      assert.ok(inv.rows > 0, 'the restored server has no pgbench history: the backup was not taken while pgbench ran');
+      assert.equal(inv.accounts, inv.history, 'pgbench invariant broken: sum(abalance) != sum(delta)');
+      assert.equal(readlinkSync(join(res.dataDir, 'pg_tblspc', readdirSync(join(res.dataDir, 'pg_tblspc'))[0]!)), join(newRoot, tsDir), 'the restored server must use the restored tablespace, not the live one');
+      const am = runPgTool(tools, 'pg_amcheck', [...restored.clientArgs, '--install-missing', '--heapallindexed', '-d', 'postgres']);
+      assert.equal(am.status, 0, `pg_amcheck found problems: ${am.stdout}${am.stderr}`);
+      console.log(`# postgres writer: restored server has ${inv.rows} history rows, balances ${inv.accounts} = deltas ${inv.history}`);
+    } finally {
+      restored?.stopSync();
+      await writer.unsubscribe();
+      await writer.engine.abort();
+    }
+  });
+});
