@@ -39,7 +39,7 @@ import { FileRestoreStatus, RestoreMethod } from '../vss/enums.js';
 import { VssError } from '../vss/errors.js';
 import { Guid } from '../vss/guid.js';
 import { type ByteRange, decodeRangesFile, parseRangeList } from '../vss/ranges.js';
-import type { BackupSetEntry, RestoreFile, RestorePlan, RestoreSet } from '../vss/selection/index.js';
+import { sameFileSet, type BackupSetEntry, type RestoreFile, type RestorePlan, type RestoreSet } from '../vss/selection/index.js';
 import type { AlternateLocationMapping } from '../vss/writer-metadata.js';
 import { exists, fsyncPath, isWithin, writeDurably } from './durable.js';
 import type { ServiceManager } from './service-manager.js';
@@ -290,12 +290,16 @@ export class RestoreExecutor {
 
     let writes: PlannedWrite[] = plan.files.map((f) => ({ destination: f.destination, via: f.via, entry: f.entry }));
     let placement: Placement = plan.files[0]?.via ?? 'original';
-    let mappingsUsed: AlternateLocationMapping[] = [];
+    // The writer's mappings of the sets whose files go to an alternate location (spec §14.3):
+    // matched by value, since entries read back from a manifest are other objects than the WMD's.
+    const mappingsOf = (files: readonly RestoreFile[]): AlternateLocationMapping[] =>
+      plan.fileSets.filter((s) => s.mapping && files.some((f) => sameFileSet(f.entry.fileSet, s.fileSet))).map((s) => s.mapping!);
+    let mappingsUsed: AlternateLocationMapping[] = mappingsOf(plan.files.filter((f) => f.via === 'alternate-mapping'));
     const useFallback = (): boolean => {
       if (!plan.files.every((f) => f.fallback !== undefined)) return false;
       writes = plan.files.map((f) => ({ destination: f.fallback!, via: 'fallback-mapping', entry: f.entry }));
       placement = 'alternate-mapping';
-      mappingsUsed = plan.fileSets.filter((s) => s.mapping && plan.files.some((f) => f.entry.fileSet === s.fileSet)).map((s) => s.mapping!);
+      mappingsUsed = mappingsOf(plan.files);
       return true;
     };
     try {

@@ -16,6 +16,8 @@ import {
   type WriterMetadata,
   type BackupSetEntry,
   DEFAULT_FILESPEC_BACKUP_TYPE,
+  FileRestoreStatus,
+  Guid,
   RestoreMethod,
   RestoreTarget,
   RollForwardType,
@@ -27,12 +29,42 @@ import { type ComponentRestoreResult, RestoreExecutor } from './restore-executor
 import type { ComponentChoice } from './run-backup.js';
 import type { ServiceManager } from './service-manager.js';
 
-/** How writers take part in a restore: the requester SDK's restore session implements it. */
+/** A writer that failed PreRestore or PostRestore, or a component it reported failed. */
+export interface WriterRestoreFailure {
+  writerId: string;
+  /** The running instance that took part ('' when none did). */
+  instanceId: string;
+  writerName: string;
+  event: 'PreRestore' | 'PostRestore';
+  /** VSS_WRITER_STATE of the writer afterwards. */
+  state: number;
+  /** Set when the writer reported this component failed (Set…RestoreFailureMsg). */
+  component?: string;
+  error: VssError;
+}
+
+export interface PreRestoreOutcome {
+  /** The document as writers left it (restore targets, directed targets, restore metadata). */
+  bcd: BackupComponentsDocument;
+  /** Components not to restore: their writer failed PreRestore or refused them. Their files stay as they are. */
+  refused: { writerId: string; instanceId: string; component: string; error: VssError }[];
+  writerFailures: WriterRestoreFailure[];
+}
+
+export interface PostRestoreOutcome {
+  bcd: BackupComponentsDocument;
+  /** The files are back; these writers did not confirm their own recovery (failed, or gone since PreRestore). */
+  writerFailures: WriterRestoreFailure[];
+}
+
+/** How writers take part in a restore: SessionRestoreParticipation implements it over the requester SDK. */
 export interface RestoreParticipation {
   /** Sends PreRestore with the selections made in `bcd`; returns the document as writers left it. */
-  preRestore(bcd: BackupComponentsDocument, wmds: readonly WriterMetadata[]): Promise<BackupComponentsDocument>;
+  preRestore(bcd: BackupComponentsDocument, wmds: readonly WriterMetadata[]): Promise<PreRestoreOutcome>;
   /** Records what was restored (file restore status, mappings used) and sends PostRestore. */
-  postRestore(bcd: BackupComponentsDocument): Promise<void>;
+  postRestore(bcd: BackupComponentsDocument): Promise<PostRestoreOutcome>;
+  /** Ends the step's session when it stops between preRestore and postRestore. */
+  abandon?(): Promise<void>;
 }
 
 export interface RestoreOptions {
@@ -47,6 +79,12 @@ export interface RestoreOptions {
   stateDir: string;
   serviceManager?: ServiceManager;
   participation?: RestoreParticipation;
+  /**
+   * More restore-time choices on each step's document after the default selection and before
+   * PreRestore: restore options, restore subcomponents, new targets (spec §13.3, §14.4, §14.6).
+   * With participation they go through the coordinator's checks.
+   */
+  onSelect?: (bcd: BackupComponentsDocument, step: { backupId: string; last: boolean; wmds: readonly WriterMetadata[] }) => void;
   onProgress?: (p: { phase: 'verify' | 'restore'; files: number; bytes: number; totalFiles?: number; totalBytes?: number }) => void;
 }
 
@@ -54,6 +92,8 @@ export interface RestoreStep {
   backupId: string;
   backupType: string;
   results: ComponentRestoreResult[];
+  /** With participation: what writers reported at PreRestore and PostRestore. */
+  writerFailures?: WriterRestoreFailure[];
 }
 
 export interface RestoreReport {
@@ -131,15 +171,34 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreReport> {
       throw new VssError('VSS_E_OBJECT_NOT_FOUND', `none of the named components is in the backup ${b.dir}; see shadowcopy inspect ${join(b.dir, BCD_FILE)}`);
     }
     if (selected === 0) continue;
-    const doc = opts.participation && !opts.dryRun ? await opts.participation.preRestore(bcd, wmds) : bcd;
-    // Only what this backup itself stores: older content was restored by an earlier step.
-    const entries = b.manifest.files.filter((f) => f.entry && !f.storedIn).map((f) => f.entry!);
-    let set = computeRestoreSet(doc, wmds, entries);
-    if (opts.to) set = relocate(set, opts.to);
-    const results = await executor.restore(set, b.source(), doc);
-    if (opts.participation && !opts.dryRun) await opts.participation.postRestore(doc);
+    opts.onSelect?.(bcd, { backupId: b.manifest.id, last, wmds });
+    const participation = opts.dryRun ? undefined : opts.participation;
+    const pre = participation ? await participation.preRestore(bcd, wmds) : undefined;
+    const doc = pre?.bcd ?? bcd;
+    let results: ComponentRestoreResult[];
+    let post: PostRestoreOutcome | undefined;
+    try {
+      // Only what this backup itself stores: older content was restored by an earlier step.
+      const entries = b.manifest.files.filter((f) => f.entry && !f.storedIn).map((f) => f.entry!);
+      let set = computeRestoreSet(doc, wmds, entries);
+      if (opts.to) set = relocate(set, opts.to);
+      // Components whose writer failed or refused PreRestore stay as they are (status NONE).
+      const refusal = (p: RestorePlan) => pre?.refused.find((r) => r.instanceId === p.instanceId && r.component === p.definingComponent.fullPath);
+      const done = await executor.restore({ plans: set.plans.filter((p) => !refusal(p)) }, b.source(), doc);
+      results = set.plans.map((plan) => {
+        const r = refusal(plan);
+        if (!r) return done.shift()!;
+        doc.getComponent(Guid.parse(plan.writerId), Guid.parse(plan.instanceId), plan.definingComponent.logicalPath, plan.definingComponent.componentName).setFileRestoreStatus(FileRestoreStatus.NONE);
+        return { plan, status: FileRestoreStatus.NONE, placement: 'skipped' as const, filesRestored: 0, bytesRestored: 0, mappingsUsed: [], writes: [], error: r.error };
+      });
+      if (participation) post = await participation.postRestore(doc);
+    } catch (e) {
+      await participation?.abandon?.();
+      throw e;
+    }
     await executor.afterPostRestore(results);
-    steps.push({ backupId: b.manifest.id, backupType: b.manifest.backupType, results });
+    const writerFailures = [...(pre?.writerFailures ?? []), ...(post?.writerFailures ?? [])];
+    steps.push({ backupId: b.manifest.id, backupType: b.manifest.backupType, results, ...(participation ? { writerFailures } : {}) });
   }
 
   // 2. The crash-consistent files, from the newest manifest.
