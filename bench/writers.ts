@@ -1,0 +1,169 @@
+// bench/writers: what the built-in writers cost the applications they protect, in one run,
+// windows with and without a backup interleaved (so drift on a shared machine hits both):
+//   - SQLite: the longest commit of an application writing in a loop during a backup
+//     (runBackup through an in-process coordinator, copy provider on tmpfs) against the same
+//     application's longest commit in a window of the same length without one;
+//   - PostgreSQL: pgbench throughput with a backup in the middle against without (goal >= 0.8x).
+// Needs root (tmpfs) and, for PostgreSQL, Debian's server packages; a missing part is skipped
+// with a message. Exits 0 even when a goal is missed (MISSED), non-zero only on errors.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { runBackup } from '../src/backup/run-backup.js';
+import { Coordinator } from '../src/coordinator/index.js';
+import { SnapshotManager } from '../src/providers/index.js';
+import { BackupComponents } from '../src/requester/index.js';
+import { giveToPostgres, PgServer, pgTempDir, pgTools, postgresUnavailable, runPgTool } from '../src/testing/postgres.js';
+import { makeTmpfs, tmpfsUnavailable, type TmpfsVolume } from '../src/testing/tmpfs.js';
+import { PostgresWriter } from '../src/writers/postgres/writer.js';
+import { SqliteWriter } from '../src/writers/sqlite/writer.js';
+import { report } from './report.js';
+
+const APP = new URL('../test/writers/fixtures/sqlite-app.ts', import.meta.url).pathname;
+const ROUNDS = 5;
+const median = (a: number[]): number => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The fixture application; resolves once it has committed `warm` transactions. */
+async function startApp(db: string, warm: number): Promise<{ stop(): Promise<number>; proc: ChildProcess }> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', APP, db, '2'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  let commits = 0;
+  let onStall: ((ms: number) => void) | undefined;
+  let warmed: (() => void) | undefined;
+  const ready = new Promise<void>((r) => (warmed = r));
+  createInterface({ input: proc.stdout! }).on('line', (l) => {
+    if (l.startsWith('c ') && ++commits === warm) warmed?.();
+    else if (l.startsWith('stall ')) onStall?.(Number(l.split(' ')[1]));
+  });
+  const exited = new Promise<never>((_, reject) => proc.on('exit', (code) => reject(new Error(`sqlite-app exited (code ${code})`))));
+  await Promise.race([ready, exited]);
+  return {
+    proc,
+    stop: () =>
+      Promise.race([
+        new Promise<number>((r) => {
+          onStall = r;
+          proc.stdin!.write('stop\n');
+        }),
+        exited,
+      ]),
+  };
+}
+
+async function sqlite(vol: TmpfsVolume, co: Coordinator): Promise<void> {
+  const dir = join(vol.mountPoint, 'sqlite');
+  mkdirSync(dir);
+  const db = join(dir, 'app.db');
+  const writer = new SqliteWriter({ databases: [db] });
+  await writer.subscribe({ stream: () => co.connectWriter(), reconnect: false });
+  const withBackup: number[] = [];
+  const without: number[] = [];
+  let windowMs = 1000;
+  try {
+    for (let i = 0; i < ROUNDS * 2; i++) {
+      // Alternate which comes first in each pair.
+      const backup = (i % 2 === 0) !== (Math.floor(i / 2) % 2 === 0);
+      const app = await startApp(db, 100);
+      try {
+        if (backup) {
+          const t0 = performance.now();
+          const session = await BackupComponents.create({ stream: () => co.connectRequester() });
+          const to = join(vol.dir, `sqlite-backup-${i}`);
+          await runBackup(session, { to, components: [{ writer: 'SQLite Writer' }] });
+          await session.release();
+          rmSync(to, { recursive: true, force: true });
+          windowMs = performance.now() - t0;
+        } else {
+          await sleep(windowMs);
+        }
+      } finally {
+        const stall = await app.stop().finally(() => app.proc.kill());
+        (backup ? withBackup : without).push(stall);
+      }
+    }
+  } finally {
+    await writer.close();
+  }
+  report('writers', 'sqlite_max_stall_ms_backup (max of rounds)', Math.max(...withBackup));
+  report('writers', 'sqlite_max_stall_ms_no_backup (max of rounds)', Math.max(...without));
+  report('writers', 'sqlite_max_stall_ms_backup (median of rounds)', median(withBackup));
+  report('writers', 'sqlite_max_stall_ms_no_backup (median of rounds)', median(without));
+}
+
+function pgbench(binDir: string, s: PgServer, seconds: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(join(binDir, 'pgbench'), [...s.clientArgs, '-n', '-c', '4', '-j', '2', '-T', String(seconds), 'postgres'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (out += d));
+    p.on('error', reject);
+    p.on('exit', (code) => {
+      const m = /tps = ([\d.]+)/.exec(out);
+      if (code !== 0 || !m) reject(new Error(`pgbench failed (exit ${code}): ${out.slice(-1000)}`));
+      else resolve(Number(m[1]));
+    });
+  });
+}
+
+async function postgres(vol: TmpfsVolume, co: Coordinator): Promise<void> {
+  const tools = pgTools();
+  const work = pgTempDir(tools, 'shadowcopy-bench-pg-');
+  chmodSync(vol.dir, 0o755);
+  chmodSync(vol.mountPoint, 0o755);
+  const pgRoot = join(vol.mountPoint, 'pg');
+  mkdirSync(pgRoot, { mode: 0o700 });
+  giveToPostgres(tools, pgRoot);
+  const dataDir = join(pgRoot, 'data');
+  const init = runPgTool(tools, 'initdb', ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C']);
+  if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr}`);
+  const server = new PgServer(tools, dataDir, work.path);
+  const writer = new PostgresWriter({ connection: server.url });
+  try {
+    server.start();
+    const r = runPgTool(tools, 'pgbench', [...server.clientArgs, '-i', '-s', '5', '-q', 'postgres']);
+    if (r.status !== 0) throw new Error(`pgbench -i failed: ${r.stderr}`);
+    await writer.subscribe({ stream: () => co.connectWriter(), reconnect: false });
+    const base: number[] = [];
+    const during: number[] = [];
+    for (let i = 0; i < 3 * 2; i++) {
+      const backup = (i % 2 === 0) !== (Math.floor(i / 2) % 2 === 0);
+      const run = pgbench(tools.binDir, server, 6);
+      if (backup) {
+        await sleep(1500);
+        const session = await BackupComponents.create({ stream: () => co.connectRequester() });
+        const to = join(vol.dir, `pg-backup-${i}`);
+        await runBackup(session, { to, components: [{ writer: 'PostgreSQL Writer' }] });
+        await session.release();
+        rmSync(to, { recursive: true, force: true });
+      }
+      (backup ? during : base).push(await run);
+    }
+    report('writers', 'pgbench_tps_no_backup (median)', median(base));
+    report('writers', 'pgbench_tps_backup (median)', median(during));
+    report('writers', 'pgbench_tps_ratio_backup_vs_no_backup', median(during) / median(base), { op: '>=', target: 0.8 });
+  } finally {
+    await writer.unsubscribe();
+    await writer.engine.abort();
+    server.stopSync();
+    work.cleanup();
+  }
+}
+
+const noTmpfs = tmpfsUnavailable();
+if (noTmpfs) {
+  console.log(`bench: writers skipped: ${noTmpfs}`);
+} else {
+  const vol = makeTmpfs(2048);
+  const snapshots = await SnapshotManager.open({ stateDir: join(vol.dir, 'state') });
+  const co = new Coordinator({ snapshots, stateDir: join(vol.dir, 'state') });
+  try {
+    await sqlite(vol, co);
+    const noPg = postgresUnavailable(['pgbench']);
+    if (noPg) console.log(`bench: writers postgres skipped: ${noPg}`);
+    else await postgres(vol, co);
+  } finally {
+    await co.shutdown();
+    vol.cleanup();
+  }
+}
