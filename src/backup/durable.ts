@@ -1,5 +1,6 @@
 // Small file-system helpers the backup layer shares: durability and path containment.
 import { closeSync, constants, fsyncSync, lstatSync, openSync, renameSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { dirname } from 'node:path';
 
 export function fsyncPath(path: string): void {
@@ -32,4 +33,25 @@ export function exists(path: string): boolean {
 /** `path` is `root` or below it. */
 export function isWithin(path: string, root: string): boolean {
   return path === root || path.startsWith(root.endsWith('/') ? root : `${root}/`);
+}
+
+/**
+ * Flushes the file systems holding these paths (syncfs, via coreutils `sync -f`): one call
+ * per file system makes everything written there durable, instead of an fsync per file.
+ */
+export function syncFileSystems(paths: Iterable<string>): void {
+  const byDevice = new Map<number, string>();
+  for (const p of paths) {
+    let dev: number;
+    try {
+      dev = lstatSync(p).dev;
+    } catch {
+      continue;
+    }
+    if (!byDevice.has(dev)) byDevice.set(dev, p);
+  }
+  for (const p of byDevice.values()) {
+    const r = spawnSync('sync', ['-f', p], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`sync -f ${p} failed: ${(r.stderr || String(r.error)).trim()}`);
+  }
 }

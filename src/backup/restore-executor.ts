@@ -41,7 +41,7 @@ import { Guid } from '../vss/guid.js';
 import { type ByteRange, decodeRangesFile, parseRangeList } from '../vss/ranges.js';
 import { sameFileSet, type BackupSetEntry, type RestoreFile, type RestorePlan, type RestoreSet } from '../vss/selection/index.js';
 import type { AlternateLocationMapping } from '../vss/writer-metadata.js';
-import { exists, fsyncPath, isWithin, writeDurably } from './durable.js';
+import { exists, fsyncPath, isWithin, syncFileSystems, writeDurably } from './durable.js';
 import type { ServiceManager } from './service-manager.js';
 
 /** Where a backup keeps the content of each backed-up file. */
@@ -143,7 +143,7 @@ function asVss(e: unknown, what: string): VssError {
  * A destination must be absolute, normalised (no `.`/`..`), under an allowed root, and reached
  * through real directories only: a symlink on the way could lead anywhere.
  */
-function checkDestination(destination: string, roots: readonly string[], realDirs: Set<string> = new Set()): void {
+function checkDestination(destination: string, roots: readonly string[], checked: Set<string> = new Set()): void {
   if (!destination.startsWith('/') || posix.normalize(destination) !== destination || destination.split('/').includes('..')) {
     throw new VssError('E_ACCESSDENIED', `the restore destination "${destination}" is not a plain absolute path; the stored documents may have been tampered with`);
   }
@@ -160,7 +160,8 @@ function checkDestination(destination: string, roots: readonly string[], realDir
     p = dirname(p);
   }
   for (const dir of chain) {
-    if (realDirs.has(dir)) break; // it, and so everything above it, was checked for an earlier file
+    if (checked.has(dir)) break; // it, and so everything above it, was checked for an earlier file
+    checked.add(dir);
     let st;
     try {
       st = lstatSync(dir);
@@ -169,7 +170,6 @@ function checkDestination(destination: string, roots: readonly string[], realDir
     }
     if (st.isSymbolicLink()) throw new VssError('E_ACCESSDENIED', `the restore would write through the symlink "${dir}" on the way to "${destination}"; refusing to follow it`);
     if (!st.isDirectory()) throw new VssError('E_ACCESSDENIED', `"${dir}" is in the way of "${destination}": it is not a directory`);
-    realDirs.add(dir);
   }
 }
 
@@ -305,8 +305,8 @@ export class RestoreExecutor {
     try {
       for (const f of plan.files) checkRelativePath(f.entry);
       const roots = this.allowedRoots ?? [...new Set(plan.files.flatMap((f) => [rootOf(f.destination, f), ...(f.fallback ? [rootOf(f.fallback, f)] : [])]))];
-      const realDirs = new Set<string>();
-      for (const w of writes) checkDestination(w.destination, roots, realDirs);
+      const checked = new Set<string>(); // directories already found real (or missing) for an earlier file
+      for (const w of writes) checkDestination(w.destination, roots, checked);
 
       let stage = false;
       switch (plan.copyMode) {
@@ -334,7 +334,14 @@ export class RestoreExecutor {
         case 'replace':
           break;
       }
-      const blocked = writes.find((w) => w.entry.kind !== 'dir' && isDirectory(w.destination));
+      // Where the parent does not exist, nothing can be in the way: one lstat per directory, not per file.
+      const dirExists = new Map<string, boolean>();
+      const parentExists = (d: string): boolean => {
+        let v = dirExists.get(d);
+        if (v === undefined) dirExists.set(d, (v = exists(d)));
+        return v;
+      };
+      const blocked = writes.find((w) => w.entry.kind !== 'dir' && parentExists(dirname(w.destination)) && isDirectory(w.destination));
       if (blocked) throw new VssError('E_ACCESSDENIED', `a directory is in the way of "${blocked.destination}"; a restore does not replace a directory with a file`);
       if (this.dryRun) return { ...base, status: FileRestoreStatus.ALL, placement: stage ? 'staged-for-reboot' : placement, writes, mappingsUsed };
       if (stage) {
@@ -407,9 +414,16 @@ function applyComponent(stateDir: string, component: string, writes: PlannedWrit
   // Directories to create, shallowest first: missing ancestors, then missing directory entries.
   const createdDirs: string[] = [];
   const planned = new Set<string>();
+  const present = new Set<string>(); // directories seen to exist: one lstat each, not one per file
   const planDir = (dir: string): void => {
     const missing: string[] = [];
-    for (let p = dir; !exists(p) && !planned.has(p); p = dirname(p)) missing.unshift(p);
+    for (let p = dir; !planned.has(p) && !present.has(p); p = dirname(p)) {
+      if (exists(p)) {
+        present.add(p);
+        break;
+      }
+      missing.unshift(p);
+    }
     for (const p of missing) {
       planned.add(p);
       createdDirs.push(p);
@@ -450,29 +464,36 @@ function applyComponent(stateDir: string, component: string, writes: PlannedWrit
         }
       } else {
         copyFileSync(content, staged);
-        fsyncPath(staged);
         bytes += entry.size;
       }
       applyAttributes(staged, entry, source);
     }
-    for (const d of new Set(journal.entries.map((e) => dirname(e.destination)))) fsyncPath(d);
+    // Everything staged is on disk before the swap may begin.
+    const dirsTouched = new Set(journal.entries.map((e) => dirname(e.destination)));
+    syncFileSystems(dirsTouched);
     // 2. From here on a crash is undone by putting the kept files back.
     journal.state = 'swapping';
     writeDurably(journalPath, JSON.stringify(journal));
     // 3. Swap: old aside (kept), new in.
+    const keptNow = new Set<JournalEntry>();
     for (const e of journal.entries) {
       // Old aside first, then new in: a crash between the two leaves both for recovery.
-      if (exists(e.destination)) renameSync(e.destination, e.kept!);
+      try {
+        renameSync(e.destination, e.kept!);
+        keptNow.add(e);
+      } catch (err) {
+        if (errno(err) !== 'ENOENT') throw err; // nothing there to keep
+      }
       renameSync(e.staged, e.destination);
     }
-    for (const d of new Set(journal.entries.map((e) => dirname(e.destination)))) fsyncPath(d);
+    syncFileSystems(dirsTouched);
     // Directories last and deepest first: renaming entries into one changes its mtime.
     const dirs = writes.filter((w) => w.entry.kind === 'dir').sort((a, b) => b.destination.length - a.destination.length);
     for (const w of dirs) applyAttributes(w.destination, w.entry, source);
     // 4. Committed: the old files can go.
     journal.state = 'committed';
     writeDurably(journalPath, JSON.stringify(journal));
-    finish(journalPath, journal);
+    finish(journalPath, journal, keptNow);
     return { files: writes.length, bytes };
   } catch (e) {
     if (journal.state !== 'committed') {
@@ -532,8 +553,16 @@ function rollBack(journal: Journal): void {
   }
 }
 
-function finish(journalPath: string, journal: Journal): void {
-  for (const e of journal.entries) if (e.kept) rmSync(e.kept, { force: true });
+/** Deletes the kept old files (those of `keptNow` when known; else any there) and the journal. */
+function finish(journalPath: string, journal: Journal, keptNow?: ReadonlySet<JournalEntry>): void {
+  for (const e of journal.entries) {
+    if (!e.kept || (keptNow && !keptNow.has(e))) continue;
+    try {
+      unlinkSync(e.kept);
+    } catch (err) {
+      if (errno(err) !== 'ENOENT') throw err; // there was nothing to keep
+    }
+  }
   rmSync(journalPath, { force: true });
 }
 
