@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { runBackup } from '../../src/backup/run-backup.js';
 import { runRestore } from '../../src/backup/run-restore.js';
+import { SessionRestoreParticipation } from '../../src/backup/restore-participation.js';
 import { makeTmpfs, tmpfsUnavailable, type TmpfsVolume } from '../../src/testing/tmpfs.js';
 import { WriterState } from '../../src/vss/index.js';
 import { SqliteEngine } from '../../src/writers/sqlite/engine.js';
@@ -152,6 +153,44 @@ describe('SQLite writer (SDK) through runBackup / runRestore', { skip }, () => {
       assert.equal(writer.engine.isFrozen, false);
     } finally {
       holder.close();
+      await writer.close();
+    }
+  });
+
+  it('restored in place with writer participation: PreRestore drops the live side files, PostRestore runs integrity_check', async () => {
+    const dbDir = join(vol.mountPoint, 'inplace');
+    mkdirSync(dbDir);
+    const db = join(dbDir, 'app.db');
+    const app = await startApp(db);
+    const writer = new SqliteWriter({ databases: [db], instanceName: 'inplace' });
+    const verified: string[][] = [];
+    writer.on('verified', (paths: string[]) => verified.push(paths));
+    let atFreeze = -1;
+    writer.on('frozen', () => (atFreeze = app.committed()));
+    try {
+      await writer.subscribe({ stream: () => f.co.connectWriter(), reconnect: false });
+      await app.waitFor(300);
+      const session = await f.requester();
+      const backup = join(vol.dir, 'inplace-backup');
+      await runBackup(session, { to: backup, components: [{ writer: 'inplace' }] });
+      await session.release();
+      await app.waitFor(atFreeze + 200);
+      // The application stops for the restore (SQLite has no service to stop for it).
+      await app.stop();
+      const rr = await runRestore({ from: backup, stateDir: join(vol.dir, 'inplace-state'), files: false, participation: new SessionRestoreParticipation({ open: () => f.requester() }) });
+      assert.deepEqual(rr.steps.flatMap((s) => s.results.map((r) => [r.plan.definingComponent.fullPath, r.error?.message])), [['sqlite\\app.db', undefined]]);
+      assert.deepEqual(verified, [[db]], 'PostRestore did not verify the restored database');
+      const c = new Database(db, { readonly: true });
+      try {
+        const max = (c.prepare('SELECT max(id) AS m FROM items').get() as { m: number }).m;
+        const n = (c.prepare("SELECT n FROM counters WHERE k = 'items'").get() as { n: number }).n;
+        assert.ok(max >= atFreeze && max < atFreeze + 200, `the live database was not replaced by the backup (max id ${max}, ${atFreeze} at Freeze)`);
+        assert.equal(n, max);
+      } finally {
+        c.close();
+      }
+    } finally {
+      app.proc.kill();
       await writer.close();
     }
   });
