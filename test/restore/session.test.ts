@@ -274,6 +274,24 @@ describe('restore session', () => {
     await r2.release().catch(() => undefined);
   });
 
+  test('setSelectedForRestoreEx restores a backed-up instance to another running instance of the class', async () => {
+    const one = await f.writer({ ...appWriter('always'), instanceName: 'one' } as never);
+    const stored = await storedBackup(f, [{ writerId: IDS.a, name: 'db' }]);
+    await one.unsubscribe();
+    const two = await f.writer({ ...appWriter('always'), instanceName: 'two' } as never);
+    const r = await f.requester();
+    await r.initializeForRestore(stored.bcdXml, stored.wmds);
+    await r.gatherWriterMetadata();
+    await rejectsVss(() => r.setSelectedForRestore(IDS.a, FG, '', 'db', true), 'VSS_E_OBJECT_NOT_FOUND', /instance "one" is not running now/);
+    await rejectsVss(() => r.setSelectedForRestoreEx(IDS.a, FG, '', 'db', true, IDS.b), 'VSS_E_OBJECT_NOT_FOUND', /neither a backed-up instance/);
+    await r.setSelectedForRestoreEx(IDS.a, FG, '', 'db', true, two.instanceId!);
+    await r.preRestore();
+    await r.postRestore();
+    await r.release();
+    assert.deepEqual(events(two), ['Identify', 'PreRestore', 'PostRestore']);
+    assert.deepEqual(two.lines[1]!.components, ['db'], 'it received the backed-up instance\'s part of the document');
+  });
+
   test('documents that do not belong together are refused at initializeForRestore', async () => {
     await f.writer(appWriter('always'));
     await f.writer({ writerId: IDS.b, name: 'Other' } as never);
