@@ -32,7 +32,7 @@ describe('shadowcopy restore', { skip: tmpfsUnavailable() }, () => {
 
   test('to another directory: contents, modes, times and symlinks', () => {
     const to = join(vol.dir, 'elsewhere');
-    const r = runCli(['restore', '--from', backup, '--to', to, '--state-dir', state]);
+    const r = runCli(['restore', '--standalone', '--from', backup, '--to', to, '--state-dir', state]);
     assert.equal(r.status, 0, r.stderr);
     const base = join(to, app);
     assert.equal(readFileSync(join(base, 'a.txt'), 'utf8'), 'hello');
@@ -46,11 +46,11 @@ describe('shadowcopy restore', { skip: tmpfsUnavailable() }, () => {
 
   test('in place, over changed files; --dry-run first changes nothing', () => {
     writeFileSync(join(app, 'a.txt'), 'CHANGED');
-    const dry = runCli(['restore', '--from', backup, '--dry-run', '--state-dir', state]);
+    const dry = runCli(['restore', '--standalone', '--from', backup, '--dry-run', '--state-dir', state]);
     assert.equal(dry.status, 0, dry.stderr);
     assert.match(dry.stdout, new RegExp(`${join(app, 'a.txt')} -> ${join(app, 'a.txt')}`));
     assert.equal(readFileSync(join(app, 'a.txt'), 'utf8'), 'CHANGED');
-    const r = runCli(['restore', '--from', backup, '--json', '--state-dir', state]);
+    const r = runCli(['restore', '--standalone', '--from', backup, '--json', '--state-dir', state]);
     assert.equal(r.status, 0, r.stderr);
     assert.equal(JSON.parse(r.stdout).files.status, 'VSS_RS_ALL');
     assert.equal(readFileSync(join(app, 'a.txt'), 'utf8'), 'hello');
@@ -60,7 +60,7 @@ describe('shadowcopy restore', { skip: tmpfsUnavailable() }, () => {
     const b = BackupDir.open(backup);
     writeFileSync(b.storedPath(b.file(join(app, 'sub', 'b.bin'))!), 'tampered');
     writeFileSync(join(app, 'a.txt'), 'CHANGED AGAIN');
-    const r = runCli(['restore', '--from', backup, '--state-dir', state]);
+    const r = runCli(['restore', '--standalone', '--from', backup, '--state-dir', state]);
     assert.equal(r.status, 1);
     assert.match(r.stderr, /VSS_E_CORRUPT_XML_DOCUMENT: the backup .* is damaged \(1 file\): .*b\.bin: its stored copy (has|does not match)/);
     assert.equal(readFileSync(join(app, 'a.txt'), 'utf8'), 'CHANGED AGAIN');
