@@ -78,10 +78,12 @@ describe('SQLite engine', () => {
     assert.deepEqual(
       wmd.components.map((c) => [c.logicalPath, c.componentName, c.databaseFiles.map((f) => f.path + '/' + f.filespec), c.logFiles.map((f) => f.filespec)]),
       [
-        ['sqlite', 'a.db', [`${dir}/a.db`], ['a.db-wal*', 'a.db-shm*', 'a.db-journal*']],
-        ['sqlite', 'b.sqlite', [`${dir}/sub/b.sqlite`], ['b.sqlite-wal*', 'b.sqlite-shm*', 'b.sqlite-journal*']],
+        ['sqlite', 'a.db', [`${dir}/a.db`], ['a.db-wal*', 'a.db-journal*']],
+        ['sqlite', 'b.sqlite', [`${dir}/sub/b.sqlite`], ['b.sqlite-wal*', 'b.sqlite-journal*']],
       ],
     );
+    // The wal-index is a cache SQLite rebuilds from the WAL: never backed up.
+    assert.deepEqual(wmd.excludeFiles.map((x) => `${x.path}/${x.filespec}`), [`${dir}/a.db-shm*`, `${dir}/sub/b.sqlite-shm*`]);
     assert.throws(() => new SqliteEngine({ databases: [join(dir, 'x/a.db'), join(dir, 'y/a.db')] }), (e) => VssError.is(e, 'E_INVALIDARG'));
   });
 

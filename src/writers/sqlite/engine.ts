@@ -51,10 +51,13 @@ export interface FreezeReport {
 }
 
 /** File specs of one database: its main file, and its side files when they exist. */
-function sideFiles(name: string): { data: string[]; log: string[] } {
+function sideFiles(name: string): { data: string[]; log: string[]; exclude: string[] } {
   // A trailing "*" lets a side file be absent (a "*" may match nothing), while the exact
   // name would fail the backup when, say, the last connection closed and removed the -wal.
-  return { data: [name], log: [`${name}-wal*`, `${name}-shm*`, `${name}-journal*`] };
+  // The -shm wal-index is left out: it is a cache of the WAL that SQLite rebuilds when it
+  // opens the database, and a copy of it can disagree with the WAL copied beside it (SQLite
+  // would then trust the stale index and not see the newest frames).
+  return { data: [name], log: [`${name}-wal*`, `${name}-journal*`], exclude: [`${name}-shm*`] };
 }
 
 export class SqliteEngine {
@@ -114,6 +117,7 @@ export class SqliteEngine {
       const files = sideFiles(basename(db.path));
       for (const f of files.data) builder.addDatabaseFiles(this.logicalPath, db.component, dir, f);
       for (const f of files.log) builder.addDatabaseLogFiles(this.logicalPath, db.component, dir, f);
+      for (const f of files.exclude) builder.addExcludeFiles(dir, f, false);
     }
     return builder;
   }
