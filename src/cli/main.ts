@@ -3,6 +3,7 @@
 // VSS name and message and exit non-zero, never a stack trace for a user mistake.
 import { Command, CommanderError } from 'commander';
 import { VssError } from '../vss/index.js';
+import { registerApplyRebootRestores } from './commands/apply-reboot-restores.js';
 import { registerBackup } from './commands/backup.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerRestore } from './commands/restore.js';
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerInspect(program);
   registerBackup(program);
   registerRestore(program);
+  registerApplyRebootRestores(program);
   registerRun(program);
   registerTrace(program);
   registerDaemon(program);

@@ -2,6 +2,7 @@
 // service. Logs are JSON lines on stderr (pino). SIGTERM/SIGINT end every session cleanly.
 import type { Command } from 'commander';
 import pino from 'pino';
+import { recoverRestores } from '../../backup/restore-executor.js';
 import { Daemon, DEFAULT_CONFIG_DIR } from '../../coordinator/daemon.js';
 import { socketDir } from '../../protocol/client.js';
 import { stateDir } from '../coordinator-options.js';
@@ -18,6 +19,9 @@ export function registerDaemon(program: Command): void {
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
     .action(async (opts: { socketDir?: string; stateDir?: string; configDir?: string; freezeTimeoutMs?: number; commitWindowMs?: number; logLevel: string }) => {
       const logger = pino({ name: 'shadowcopy', level: opts.logLevel }, pino.destination({ fd: 2, sync: true }));
+      // A restore killed half-way is put back whole (all old) before anything else runs.
+      const recovered = recoverRestores(stateDir(opts.stateDir));
+      if (recovered.rolledBack.length || recovered.completed.length) logger.warn(recovered, 'finished interrupted restores');
       const daemon = await Daemon.start({
         socketDir: socketDir(opts.socketDir),
         stateDir: stateDir(opts.stateDir),
