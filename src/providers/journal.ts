@@ -63,6 +63,7 @@ const DEFAULT_MAX_PATHS = 200_000;
 /** Why a journal cannot be trusted on this volume, or undefined when it can be. */
 export function journalUnavailable(v: { root: string; mountPoint: string; fsType: string; isBtrfsSubvolume: boolean }): string | undefined {
   if (process.platform !== 'linux') return 'inotify needs Linux';
+  if (process.env.SHADOWCOPY_NO_JOURNAL) return 'SHADOWCOPY_NO_JOURNAL is set';
   if (!LOCAL_FILESYSTEMS.has(v.fsType)) return `${v.fsType} may change without inotify seeing it (remote or FUSE)`;
   // A file written through a hard link outside the volume changes with no event inside it.
   // Hard links cannot leave a btrfs subvolume or a whole mounted filesystem.

@@ -63,11 +63,28 @@ function freezeOne(path: string, busyTimeoutMs: number): FrozenDatabase {
       // (part of the component, so the snapshot is consistent either way). A passive
       // checkpoint from a second connection copies them into the main file while we hold the
       // write lock (it needs no writer lock); frames a reader still pins stay in the -wal.
+      //
+      // busy = 1 means another connection's checkpoint holds the checkpointer lock: an
+      // application's auto-checkpoint, begun after its last commit, may still be writing WAL
+      // pages into the main file (checkpoints need no writer lock). The snapshot must not
+      // start until ours gets the lock: then no checkpoint is running, and none can start,
+      // since nothing can commit while we hold the write lock.
       const side = new Database(path, { fileMustExist: true, timeout: busyTimeoutMs });
       try {
-        const r = side.pragma('wal_checkpoint(PASSIVE)') as { busy: number; log: number; checkpointed: number }[];
-        const row = r[0];
-        walFramesLeft = row && row.log >= 0 ? row.log - row.checkpointed : 0;
+        const deadline = performance.now() + busyTimeoutMs;
+        const nap = new Int32Array(new SharedArrayBuffer(4));
+        for (;;) {
+          const r = side.pragma('wal_checkpoint(PASSIVE)') as { busy: number; log: number; checkpointed: number }[];
+          const row = r[0];
+          if (!row || row.busy === 0) {
+            walFramesLeft = row && row.log >= 0 ? row.log - row.checkpointed : 0;
+            break;
+          }
+          if (performance.now() > deadline) {
+            throw Object.assign(new Error(`another connection kept checkpointing ${path} for ${busyTimeoutMs} ms`), { code: 'SQLITE_BUSY' });
+          }
+          Atomics.wait(nap, 0, 0, 2); // this is the lock worker's own thread: sleeping blocks nothing else
+        }
       } finally {
         side.close();
       }
