@@ -334,10 +334,14 @@ export class Writer extends EventEmitter {
     } finally {
       ctx.done = true;
     }
+    // The document goes back only when the handler changed it: the codec writes what it read
+    // byte for byte, so an unchanged document is the same string (and the coordinator then
+    // has nothing to parse and merge).
+    const back = doc && mine ? writeBackupComponents(doc) : undefined;
     return {
       ok,
       ...(ctx.failure ? { failure: ctx.failure } : {}),
-      ...(doc && mine ? { bcdXml: writeBackupComponents(doc) } : {}),
+      ...(back !== undefined && back !== p.bcdXml ? { bcdXml: back } : {}),
     };
   }
 
