@@ -3,29 +3,18 @@
 // directory, test writers as `shadowcopy test-writer` processes, snapshots of a tmpfs volume.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseBackupComponents, parseWriterMetadata } from '../../src/vss/index.js';
 import type { TestWriterConfig } from '../../src/testing/test-writer.js';
 import { tmpfsUnavailable } from '../../src/testing/tmpfs.js';
-import { CLI_MAIN } from '../support/cli.js';
+import { runCliAsync } from '../support/cli.js';
 import { E2E, type WriterProc } from '../coordinator/e2e.js';
 
 const skip = tmpfsUnavailable();
 
-/** Runs the CLI without blocking this process (the daemon's pipes keep draining). */
-function cli(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const c = spawn(process.execPath, ['--import', 'tsx', CLI_MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    c.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    c.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
+const cli = runCliAsync;
 
 const IDS = {
   app: 'a0a0a0a0-0000-4000-8000-0000000000a1',

@@ -2,26 +2,16 @@
 // takes part in both, and restore-time choices made on the command line (a subcomponent,
 // restore options) reach it in PreRestore.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { TestWriterConfig } from '../../src/testing/test-writer.js';
 import { tmpfsUnavailable } from '../../src/testing/tmpfs.js';
-import { CLI_MAIN } from '../support/cli.js';
+import { runCliAsync } from '../support/cli.js';
 import { E2E, type WriterProc } from '../coordinator/e2e.js';
 
-function cli(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const c = spawn(process.execPath, ['--import', 'tsx', CLI_MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    c.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    c.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
+const cli = runCliAsync;
 
 describe('backup and restore through the daemon', { skip: tmpfsUnavailable(), timeout: 240_000 }, () => {
   let e: E2E;

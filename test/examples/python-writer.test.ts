@@ -6,7 +6,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { BackupType, ComponentType, parseBackupComponents, parseWriterMetadata } from '../../src/vss/index.js';
-import { CLI_MAIN } from '../support/cli.js';
+import { runCliAsync } from '../support/cli.js';
 import { E2E, IS_ROOT, killHard, waitFor } from '../coordinator/e2e.js';
 
 const WRITER = resolve(import.meta.dirname, '..', '..', 'examples', 'python-writer', 'writer.py');
@@ -21,16 +21,7 @@ interface PyLine {
   components?: string[];
 }
 
-function cli(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    const c = spawn(process.execPath, ['--import', 'tsx', CLI_MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    c.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    c.on('close', (status) => done({ status, stdout, stderr }));
-  });
-}
+const cli = runCliAsync;
 
 describe('the Python writer', { skip: noPython, timeout: 180_000 }, () => {
   let e: E2E;

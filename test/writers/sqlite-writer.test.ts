@@ -2,10 +2,8 @@
 // the copy provider on a tmpfs volume, runBackup and runRestore, with another process
 // committing in a loop the whole time.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { runBackup } from '../../src/backup/run-backup.js';
@@ -16,52 +14,9 @@ import { WriterState } from '../../src/vss/index.js';
 import { SqliteEngine } from '../../src/writers/sqlite/engine.js';
 import { SqliteWriter } from '../../src/writers/sqlite/writer.js';
 import { fixture, type Fixture } from '../coordinator/helpers.js';
+import { startApp } from './fixtures/sqlite-app-process.js';
 
-const APP = new URL('./fixtures/sqlite-app.ts', import.meta.url).pathname;
 const skip = tmpfsUnavailable();
-
-interface App {
-  proc: ChildProcess;
-  committed(): number;
-  waitFor(n: number): Promise<void>;
-  stop(): Promise<{ stallMs: number; commits: number }>;
-}
-
-/** The fixture application: commits in a loop, printing "c <id>" after each COMMIT returns. */
-export function startApp(db: string, pauseMs = 2): Promise<App> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', APP, db, String(pauseMs)], { stdio: ['pipe', 'pipe', 'inherit'] });
-  let last = 0;
-  let waiters: { n: number; resolve: () => void }[] = [];
-  let onStall: ((line: string) => void) | undefined;
-  return new Promise((resolveReady, rejectReady) => {
-    proc.on('error', rejectReady);
-    proc.on('exit', (code) => rejectReady(new Error(`sqlite-app exited early (code ${code})`)));
-    createInterface({ input: proc.stdout! }).on('line', (line) => {
-      if (line === 'ready') {
-        resolveReady({
-          proc,
-          committed: () => last,
-          waitFor: (n) => (last >= n ? Promise.resolve() : new Promise((r) => waiters.push({ n, resolve: r }))),
-          stop: () =>
-            new Promise((r, reject) => {
-              if (proc.exitCode !== null) return reject(new Error(`sqlite-app had exited (code ${proc.exitCode})`));
-              proc.once('exit', (code) => reject(new Error(`sqlite-app exited (code ${code}) before reporting its stall`)));
-              onStall = (l) => {
-                const [, ms, commits] = l.split(' ');
-                r({ stallMs: Number(ms), commits: Number(commits) });
-              };
-              proc.stdin!.write('stop\n');
-            }),
-        });
-      } else if (line.startsWith('c ')) {
-        last = Number(line.slice(2));
-        waiters = waiters.filter((w) => (last >= w.n ? (w.resolve(), false) : true));
-      } else if (line.startsWith('stall ')) {
-        onStall?.(line);
-      }
-    });
-  });
-}
 
 describe('SQLite writer (SDK) through runBackup / runRestore', { skip }, () => {
   let vol: TmpfsVolume;

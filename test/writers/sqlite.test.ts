@@ -1,7 +1,7 @@
 // The SQLite engine on real databases written by another process: what the writer will do
 // around a snapshot (freeze, copy the files while frozen, thaw), then what it does at restore.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,49 +10,8 @@ import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { VssError } from '../../src/vss/index.js';
 import { SqliteEngine } from '../../src/writers/sqlite/engine.js';
+import { startApp } from './fixtures/sqlite-app-process.js';
 
-const APP = new URL('./fixtures/sqlite-app.ts', import.meta.url).pathname;
-
-interface App {
-  proc: ChildProcess;
-  /** Highest id whose COMMIT had returned when its line was read. */
-  committed(): number;
-  waitFor(n: number): Promise<void>;
-  stop(): Promise<{ stallMs: number; commits: number }>;
-}
-
-function startApp(db: string): Promise<App> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', APP, db], { stdio: ['pipe', 'pipe', 'inherit'] });
-  let last = 0;
-  let waiters: { n: number; resolve: () => void }[] = [];
-  let onStall: ((line: string) => void) | undefined;
-  return new Promise((resolveReady, rejectReady) => {
-    proc.on('error', rejectReady);
-    proc.on('exit', (code) => rejectReady(new Error(`sqlite-app exited early (code ${code})`)));
-    createInterface({ input: proc.stdout! }).on('line', (line) => {
-      if (line === 'ready') {
-        resolveReady({
-          proc,
-          committed: () => last,
-          waitFor: (n) => (last >= n ? Promise.resolve() : new Promise((r) => waiters.push({ n, resolve: r }))),
-          stop: () =>
-            new Promise((r) => {
-              onStall = (l) => {
-                const [, ms, commits] = l.split(' ');
-                r({ stallMs: Number(ms), commits: Number(commits) });
-              };
-              proc.stdin!.write('stop\n');
-            }),
-        });
-      } else if (line.startsWith('c ')) {
-        last = Number(line.slice(2));
-        waiters = waiters.filter((w) => (last >= w.n ? (w.resolve(), false) : true));
-      } else if (line.startsWith('stall ')) {
-        onStall?.(line);
-      }
-    });
-  });
-}
 
 /** The "snapshot": a plain copy of the database and whichever side files exist. */
 function copyDatabase(db: string, dest: string): void {
@@ -90,7 +49,7 @@ describe('SQLite engine', () => {
   it('20 backups taken while another process commits in a loop are consistent and hold every earlier commit', async () => {
     const db = join(dir, 'loop', 'app.db');
     mkdirSync(join(dir, 'loop'));
-    const app = await startApp(db);
+    const app = await startApp(db, 0);
     const engine = new SqliteEngine({ databases: [db] });
     const copies: { dest: string; before: number }[] = [];
     const freezeMs: number[] = [];
