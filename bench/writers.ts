@@ -7,14 +7,14 @@
 // Needs root (tmpfs) and, for PostgreSQL, Debian's server packages; a missing part is skipped
 // with a message. Exits 0 even when a goal is missed (MISSED), non-zero only on errors.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { runBackup } from '../src/backup/run-backup.js';
 import { Coordinator } from '../src/coordinator/index.js';
 import { SnapshotManager } from '../src/providers/index.js';
 import { BackupComponents } from '../src/requester/index.js';
-import { giveToPostgres, PgServer, pgTempDir, pgTools, postgresUnavailable, runPgTool } from '../src/testing/postgres.js';
+import { pgTempDir, pgTools, postgresUnavailable, runPgbench, runPgTool, serverOnVolume } from '../src/testing/postgres.js';
 import { makeTmpfs, tmpfsUnavailable, type TmpfsVolume } from '../src/testing/tmpfs.js';
 import { PostgresWriter } from '../src/writers/postgres/writer.js';
 import { SqliteWriter } from '../src/writers/sqlite/writer.js';
@@ -91,33 +91,11 @@ async function sqlite(vol: TmpfsVolume, co: Coordinator): Promise<void> {
   report('writers', 'sqlite_max_stall_ms_no_backup (median of rounds)', median(without));
 }
 
-function pgbench(binDir: string, s: PgServer, seconds: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(join(binDir, 'pgbench'), [...s.clientArgs, '-n', '-c', '4', '-j', '2', '-T', String(seconds), 'postgres'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.stderr.on('data', (d) => (out += d));
-    p.on('error', reject);
-    p.on('exit', (code) => {
-      const m = /tps = ([\d.]+)/.exec(out);
-      if (code !== 0 || !m) reject(new Error(`pgbench failed (exit ${code}): ${out.slice(-1000)}`));
-      else resolve(Number(m[1]));
-    });
-  });
-}
 
 async function postgres(vol: TmpfsVolume, co: Coordinator): Promise<void> {
   const tools = pgTools();
   const work = pgTempDir(tools, 'shadowcopy-bench-pg-');
-  chmodSync(vol.dir, 0o755);
-  chmodSync(vol.mountPoint, 0o755);
-  const pgRoot = join(vol.mountPoint, 'pg');
-  mkdirSync(pgRoot, { mode: 0o700 });
-  giveToPostgres(tools, pgRoot);
-  const dataDir = join(pgRoot, 'data');
-  const init = runPgTool(tools, 'initdb', ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C']);
-  if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr}`);
-  const server = new PgServer(tools, dataDir, work.path);
+  const { server } = serverOnVolume(tools, vol, work);
   const writer = new PostgresWriter({ connection: server.url });
   try {
     server.start();
@@ -128,7 +106,7 @@ async function postgres(vol: TmpfsVolume, co: Coordinator): Promise<void> {
     const during: number[] = [];
     for (let i = 0; i < 3 * 2; i++) {
       const backup = (i % 2 === 0) !== (Math.floor(i / 2) % 2 === 0);
-      const run = pgbench(tools.binDir, server, 6);
+      const run = runPgbench(tools, server, ['-n', '-c', '4', '-j', '2', '-T', '6']).then((r) => r.tps);
       if (backup) {
         await sleep(1500);
         const session = await BackupComponents.create({ stream: () => co.connectRequester() });

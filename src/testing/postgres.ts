@@ -2,7 +2,7 @@
 // Unix socket directory (no TCP), as the `postgres` user when we are root. Cleanup is
 // synchronous so it also runs from `exit` and signal handlers: whatever a failing test
 // leaves, no server keeps running and no temp dir stays behind.
-import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -247,4 +247,38 @@ export function createCluster(opts: PgServerOptions & { initdbArgs?: string[] } 
     dir.cleanup();
     throw e;
   }
+}
+
+/** Runs pgbench against `server` (its connection arguments first); resolves its tps and output. */
+export function runPgbench(tools: PgTools, server: PgServer, args: string[]): Promise<{ tps: number; out: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(join(tools.binDir, 'pgbench'), [...server.clientArgs, ...args, 'postgres'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (out += d));
+    p.on('error', reject);
+    p.on('exit', (code) => {
+      const m = /tps = ([\d.]+)/.exec(out);
+      if (code !== 0 || !m) reject(new Error(`pgbench ${args.join(' ')} failed (exit ${code}): ${out.slice(-2000)}`));
+      else resolve({ tps: Number(m[1]), out });
+    });
+  });
+}
+
+/**
+ * A cluster initialised (not started) in `<mountPoint>/pg/data` of a volume in a root-only temp
+ * dir, for tests that snapshot it. The server's account must reach its directories, so the
+ * volume's dirs are opened to 0755. Returns the server and its pg root; stop the server and
+ * remove `work` when done.
+ */
+export function serverOnVolume(tools: PgTools, vol: { dir: string; mountPoint: string }, work: PgTempDir): { server: PgServer; pgRoot: string } {
+  chmodSync(vol.dir, 0o755);
+  chmodSync(vol.mountPoint, 0o755);
+  const pgRoot = join(vol.mountPoint, 'pg');
+  mkdirSync(pgRoot, { mode: 0o700 });
+  giveToPostgres(tools, pgRoot);
+  const dataDir = join(pgRoot, 'data');
+  const init = runPgTool(tools, 'initdb', ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C']);
+  if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr}`);
+  return { server: new PgServer(tools, dataDir, work.path), pgRoot };
 }

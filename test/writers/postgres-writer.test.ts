@@ -4,14 +4,13 @@
 // from the writer's spool), runRestore into a new directory, then the writer's PostRestore
 // procedure, and the restored server checked by pg_amcheck and pgbench's invariant.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BackupDir, BCD_FILE } from '../../src/backup/backup-dir.js';
 import { runBackup } from '../../src/backup/run-backup.js';
 import { runRestore } from '../../src/backup/run-restore.js';
-import { giveToPostgres, PgServer, pgTempDir, pgTools, postgresUnavailable, runPgTool, type PgTempDir, type PgTools } from '../../src/testing/postgres.js';
+import { giveToPostgres, PgServer, pgTempDir, pgTools, postgresUnavailable, runPgbench, runPgTool, serverOnVolume, type PgTempDir, type PgTools } from '../../src/testing/postgres.js';
 import { makeTmpfs, tmpfsUnavailable, type TmpfsVolume } from '../../src/testing/tmpfs.js';
 import { parseBackupComponents, RestoreMethod } from '../../src/vss/index.js';
 import { parsePostgresBackupMetadata, PostgresWriter, swapInRestoredServer } from '../../src/writers/postgres/writer.js';
@@ -20,20 +19,6 @@ import { fixture, type Fixture } from '../coordinator/helpers.js';
 const skip = tmpfsUnavailable() ?? postgresUnavailable(['pgbench', 'psql']);
 if (skip) console.log(`# skipping PostgreSQL writer tests: ${skip}`);
 
-function pgbench(tools: PgTools, s: PgServer, args: string[]): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(join(tools.binDir, 'pgbench'), [...s.clientArgs, ...args, 'postgres'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.stderr.on('data', (d) => (out += d));
-    p.on('error', reject);
-    p.on('exit', (code) => {
-      const m = /tps = ([\d.]+)/.exec(out);
-      if (code !== 0 || !m) reject(new Error(`pgbench ${args.join(' ')} failed (exit ${code}): ${out.slice(-2000)}`));
-      else resolve(Number(m[1]));
-    });
-  });
-}
 
 function invariant(s: PgServer): { accounts: string; history: string; rows: number } {
   const [accounts, history, rows] = s.psql('SELECT (SELECT sum(abalance) FROM pgbench_accounts), (SELECT coalesce(sum(delta), 0) FROM pgbench_history), (SELECT count(*) FROM pgbench_history)').split('|');
@@ -51,16 +36,8 @@ describe('PostgreSQL writer (SDK) through runBackup / runRestore', { skip, timeo
     tools = pgTools();
     vol = makeTmpfs(1024);
     work = pgTempDir(tools, 'shadowcopy-pgw-');
-    // The server's account must reach its directories through the (root-only) temp dir.
-    chmodSync(vol.dir, 0o755);
-    chmodSync(vol.mountPoint, 0o755);
-    const pgRoot = join(vol.mountPoint, 'pg');
-    mkdirSync(pgRoot, { mode: 0o700 });
-    giveToPostgres(tools, pgRoot);
-    const dataDir = join(pgRoot, 'data');
-    const r = runPgTool(tools, 'initdb', ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C']);
-    assert.equal(r.status, 0, r.stderr);
-    server = new PgServer(tools, dataDir, work.path);
+    let pgRoot: string;
+    ({ server, pgRoot } = serverOnVolume(tools, vol, work));
     server.start();
     tsDir = join(pgRoot, 'ts1');
     mkdirSync(tsDir, { mode: 0o700 });
@@ -101,7 +78,7 @@ describe('PostgreSQL writer (SDK) through runBackup / runRestore', { skip, timeo
       );
 
       // -n: no vacuum, which would truncate pgbench_history and break the invariant.
-      const during = pgbench(tools, server, ['-n', '-c', '4', '-j', '2', '-T', '6']);
+      const during = runPgbench(tools, server, ['-n', '-c', '4', '-j', '2', '-T', '6']).then((r) => r.tps);
       await new Promise((r) => setTimeout(r, 1500));
       const session = await f.requester();
       const report = await runBackup(session, { to: backup, components: [{ writer: 'PostgreSQL Writer' }], writerVerify: ['PostgreSQL Writer'] });

@@ -2,7 +2,7 @@
 // do around a snapshot (backup start, a file copy standing in for the snapshot, backup
 // stop), then the restore on a copy started as a second server.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -14,7 +14,7 @@ import {
   prepareRestoredDataDir,
   walFilesBetween,
 } from '../../src/writers/postgres/engine.js';
-import { createCluster, giveToPostgres, PgServer, pgTempDir, postgresUnavailable, runPgTool, type PgCluster } from '../../src/testing/postgres.js';
+import { createCluster, giveToPostgres, PgServer, pgTempDir, postgresUnavailable, runPgbench, runPgTool, type PgCluster } from '../../src/testing/postgres.js';
 
 const why = postgresUnavailable(['pgbench', 'psql']);
 if (why) console.log(`# skipping PostgreSQL engine tests: ${why}`);
@@ -26,20 +26,6 @@ function copyTree(src: string, dest: string): void {
   if (r.status !== 0 && real.length) throw new Error(`cp -a ${src} ${dest}: ${real.join('; ')}`);
 }
 
-function pgbench(c: PgCluster, args: string[]): Promise<{ tps: number; out: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(join(c.tools.binDir, 'pgbench'), [...c.server.clientArgs, ...args, 'postgres'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.stderr.on('data', (d) => (out += d));
-    p.on('error', reject);
-    p.on('exit', (code) => {
-      const m = /tps = ([\d.]+)/.exec(out);
-      if (code !== 0 || !m) reject(new Error(`pgbench ${args.join(' ')} failed (exit ${code}): ${out.slice(-2000)}`));
-      else resolve({ tps: Number(m[1]), out });
-    });
-  });
-}
 
 function invariant(s: PgServer): { accounts: string; history: string; rows: number } {
   const [accounts, history, rows] = s.psql('SELECT (SELECT sum(abalance) FROM pgbench_accounts), (SELECT coalesce(sum(delta), 0) FROM pgbench_history), (SELECT count(*) FROM pgbench_history)').split('|');
@@ -108,8 +94,8 @@ describe('PostgreSQL engine', { skip: why }, () => {
     let bareServer: PgServer | undefined;
     try {
       // -n: no vacuum, which would truncate pgbench_history and break the invariant.
-      const baseline = await pgbench(c, ['-n', '-c', '4', '-j', '2', '-T', '4']);
-      const during = pgbench(c, ['-n', '-c', '4', '-j', '2', '-T', '8']);
+      const baseline = await runPgbench(c.tools, c.server, ['-n', '-c', '4', '-j', '2', '-T', '4']);
+      const during = runPgbench(c.tools, c.server, ['-n', '-c', '4', '-j', '2', '-T', '8']);
       await new Promise((r) => setTimeout(r, 1500));
       const started = await engine.startBackup('shadowcopy test');
       assert.equal(engine.inBackup, true);
