@@ -10,7 +10,7 @@ import { exposeReadOnly, unmount } from './expose.js';
 import { removeSnapshotPath } from './store.js';
 import { fsError, hasTool, isRoot, run, type VolumeInfo } from './system.js';
 import { ChangeJournal, journalUnavailable } from './journal.js';
-import { removeExcludedFiles, syncTree, type Manifest, type SyncStats } from './tree.js';
+import { excludedFileMatcher, removeExcludedFiles, syncTree, type Manifest, type SyncStats, type TreeOptions } from './tree.js';
 import type { SnapshotJob, SnapshotProvider, VolumeSupport } from './types.js';
 
 /** Like Promise.all, but returns only once every promise settled: nothing runs on after a failure. */
@@ -169,6 +169,11 @@ abstract class TreeProvider extends BaseProvider {
     return inside === undefined ? undefined : (rel) => rel === inside;
   }
 
+  private treeOptions(job: SnapshotJob, signal: AbortSignal): TreeOptions {
+    const excludeFile = exclusionsApply(job) ? excludedFileMatcher(job.volume.root, job.excludeFromSnapshot) : undefined;
+    return { clone: this.clone, skip: this.skipFor(job), signal, ...(excludeFile ? { excludeFile } : {}) };
+  }
+
   async beginPrepareSnapshot(job: SnapshotJob): Promise<void> {
     const work: TreeWork = { controller: new AbortController() };
     job.work = work;
@@ -186,11 +191,7 @@ abstract class TreeProvider extends BaseProvider {
           signal: work.controller.signal,
         });
       }
-      const r = await syncTree(job.volume.root, job.snapshotPath, undefined, {
-        clone: this.clone,
-        skip: this.skipFor(job),
-        signal: work.controller.signal,
-      });
+      const r = await syncTree(job.volume.root, job.snapshotPath, undefined, this.treeOptions(job, work.controller.signal));
       work.manifest = r.manifest;
     })();
     pending.catch(() => undefined); // reported by endPrepareSnapshots
@@ -213,7 +214,7 @@ abstract class TreeProvider extends BaseProvider {
         } catch (e) {
           throw new VssError('VSS_E_OBJECT_NOT_FOUND', `the prepared snapshot directory ${job.snapshotPath} vanished before commit; make the snapshot set again`, { cause: e });
         }
-        const pending = syncTree(job.volume.root, job.snapshotPath, work.manifest, { clone: this.clone, skip: this.skipFor(job), signal, journal: work.journal });
+        const pending = syncTree(job.volume.root, job.snapshotPath, work.manifest, { ...this.treeOptions(job, signal), journal: work.journal });
         work.pending = pending;
         try {
           this.lastCommitStats.set(job.volume.root, (await pending).stats);
@@ -228,8 +229,8 @@ abstract class TreeProvider extends BaseProvider {
 
   async postCommitSnapshots(jobs: readonly SnapshotJob[]): Promise<void> {
     for (const job of jobs) {
+      // Nothing to remove: syncTree never copied the excluded files (see excludedFileMatcher).
       job.state = SnapshotState.PROCESSING_POSTCOMMIT;
-      if (exclusionsApply(job)) removeExcludedFiles(job.snapshotPath, job.volume.root, job.excludeFromSnapshot);
       job.state = SnapshotState.POSTCOMMITTED;
     }
   }

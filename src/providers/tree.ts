@@ -30,7 +30,7 @@ import {
   type BigIntStats,
 } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { basename, join } from 'node:path';
+import { basename, join, relative, sep } from 'node:path';
 import { VssError } from '../vss/errors.js';
 import { filespecMatcher } from '../vss/selection/file-tree.js';
 import type { FileSpec } from '../vss/writer-metadata.js';
@@ -72,6 +72,11 @@ const CHUNK = 512;
 export interface TreeOptions {
   /** Relative paths left out of the copy (the snapshot store, when it lies inside the volume). */
   skip?: (rel: string) => boolean;
+  /**
+   * Files (not directories) left out of the copy: those a writer excluded from the snapshot
+   * (see excludedFileMatcher). They are never opened, not only deleted afterwards.
+   */
+  excludeFile?: (rel: string) => boolean;
   /** Clone with FICLONE and fail when the filesystem cannot (reflink); else copy bytes. */
   clone: boolean;
   /** Aborting stops the work at the next entry; the signal's reason is thrown. */
@@ -128,7 +133,7 @@ function checkAbort(signal: AbortSignal | undefined): void {
 }
 
 /** Lists the tree under `root` in pre-order (a directory before what it holds). */
-export async function scanTree(root: string, opts: Pick<TreeOptions, 'skip' | 'signal'> = {}): Promise<Manifest> {
+export async function scanTree(root: string, opts: Pick<TreeOptions, 'skip' | 'excludeFile' | 'signal'> = {}): Promise<Manifest> {
   const scanStartNs = BigInt(Date.now()) * 1_000_000n;
   const entries = new Map<string, TreeEntry>();
   let rootStat: BigIntStats;
@@ -162,7 +167,7 @@ export async function scanTree(root: string, opts: Pick<TreeOptions, 'skip' | 's
         throw fsError(e, `reading ${join(root, rel)}`);
       }
       const kind = kindOf(st);
-      if (!kind) continue;
+      if (!kind || (kind !== 'dir' && opts.excludeFile?.(rel))) continue;
       // A mount point or a nested btrfs subvolume has its own st_dev.
       const boundary = kind === 'dir' && st.dev !== rootStat.dev;
       entries.set(rel, entryOf(st, kind, boundary));
@@ -362,7 +367,7 @@ async function journalPlan(
         throw fsError(e, `reading ${join(src, rel)}`);
       }
       const kind = kindOf(st);
-      if (!kind) continue;
+      if (!kind || (kind !== 'dir' && opts.excludeFile?.(rel))) continue;
       current.set(rel, entryOf(st, kind, kind === 'dir' && st.dev !== rootStat.dev));
     }
     const need = new Set<bigint>();
@@ -528,6 +533,28 @@ function patchManifest(manifest: Manifest, plan: SyncPlan): void {
  * `volumeRoot` is where the snapshot's content came from; specs outside it are not ours.
  * Returns how many files were removed.
  */
+/**
+ * Which files of the volume at `volumeRoot` the exclude specs name, by path relative to it;
+ * undefined when none can match. Same rules as removeExcludedFiles: the spec's directory
+ * (and below it when recursive), the file spec matched against the name.
+ *
+ * Copy providers skip these files outright rather than copy and delete them: opening and
+ * closing a file releases every POSIX record lock this process holds on it, so copying an
+ * SQLite -shm file from the process whose SQLite writer holds that database's write lock
+ * would let the application commit in the middle of the freeze.
+ */
+export function excludedFileMatcher(volumeRoot: string, specs: readonly FileSpec[]): ((rel: string) => boolean) | undefined {
+  const rules = specs
+    .filter((spec) => isWithin(spec.path, volumeRoot))
+    .map((spec) => ({ dir: relative(volumeRoot, spec.path).split(sep).join('/'), recursive: spec.recursive, matches: filespecMatcher(spec.filespec) }));
+  if (!rules.length) return undefined;
+  return (rel) => {
+    const dir = parentOf(rel);
+    const name = rel.slice(rel.lastIndexOf('/') + 1);
+    return rules.some((r) => (r.dir === dir || (r.recursive && (r.dir === '' || dir.startsWith(`${r.dir}/`)))) && r.matches(name));
+  };
+}
+
 export function removeExcludedFiles(snapshotRoot: string, volumeRoot: string, specs: readonly FileSpec[]): number {
   let removed = 0;
   for (const spec of specs) {

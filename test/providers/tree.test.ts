@@ -2,14 +2,16 @@
 // pure snapshot rules of src/vss/snapshot.ts.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { linkSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SnapshotContext, VolumeSnapshotAttributes } from '../../src/vss/enums.js';
 import { VssError } from '../../src/vss/errors.js';
 import { attributesOfContext, isAutoRelease, isPersistent, PROVIDER_IDS, providerNameOf, snapshotInContext } from '../../src/vss/snapshot.js';
 import { filespecMatcher } from '../../src/vss/selection/file-tree.js';
-import { removeExcludedFiles, RACY_MARGIN_NS, syncTree } from '../../src/providers/tree.js';
+import { excludedFileMatcher, removeExcludedFiles, RACY_MARGIN_NS, syncTree } from '../../src/providers/tree.js';
+import { ChangeJournal } from '../../src/providers/journal.js';
+import { hasTool } from '../../src/providers/system.js';
 import { digestTree, diffTrees } from './helpers.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -112,6 +114,55 @@ describe('exclusions from the snapshot', () => {
     ]);
     assert.equal(removed, 1);
     assert.deepEqual([...digestTree(src).keys()].sort(), ['db', 'db/keep.db', 'db/sub', 'db/sub/b.tmp']);
+  });
+});
+
+describe('files excluded from the snapshot are never copied', () => {
+  test('excludedFileMatcher: the spec directory, below it only when recursive, names by file spec, other volumes ignored', () => {
+    const m = excludedFileMatcher('/vol', [
+      { path: '/vol/db', filespec: '*.db-shm*', recursive: false },
+      { path: '/vol/cache/', filespec: '*', recursive: true },
+      { path: '/elsewhere', filespec: '*', recursive: true },
+    ])!;
+    assert.ok(m('db/app.db-shm'));
+    assert.ok(!m('db/app.db'));
+    assert.ok(!m('db/sub/app.db-shm'), 'not recursive');
+    assert.ok(m('cache/a') && m('cache/x/y/z'));
+    assert.ok(!m('cachefile') && !m('other/a'));
+    assert.ok(m === undefined || !m('elsewhere/a'));
+    assert.equal(excludedFileMatcher('/vol', [{ path: '/elsewhere', filespec: '*', recursive: true }]), undefined);
+    const all = excludedFileMatcher('/vol', [{ path: '/vol', filespec: '*.tmp', recursive: true }])!;
+    assert.ok(all('a.tmp') && all('d/e/b.tmp') && !all('a.tmpx'));
+  });
+
+  // When inotifywait is missing only the full-rescan half runs (the journal tests say so).
+  test('syncTree leaves them out at prepare and at commit, through a full rescan and through the journal', async () => {
+    const journalSkip = process.platform !== 'linux' || !hasTool('inotifywait');
+    for (const useJournal of journalSkip ? [false] : [false, true]) {
+      const dir = join(base, `excl${++n}`);
+      const src = join(dir, 'vol');
+      const dst = join(dir, 'store/snapshots/snap');
+      mkdirSync(src, { recursive: true });
+      mkdirSync(join(dir, 'store/snapshots'), { recursive: true });
+      const jopts = { root: src, sentinelDir: join(dir, 'store'), sentinelName: 'excl', exclude: [join(dir, 'store/snapshots')] };
+      mkdirSync(join(src, 'db/sub'), { recursive: true });
+      for (const f of ['db/app.db', 'db/app.db-shm', 'db/sub/x.db-shm']) writeFileSync(join(src, f), f);
+      const excludeFile = excludedFileMatcher(src, [{ path: join(src, 'db'), filespec: '*-shm', recursive: false }])!;
+      const journal = useJournal ? await ChangeJournal.start(jopts) : undefined;
+      try {
+        const first = await syncTree(src, dst, undefined, { clone: false, excludeFile });
+        assert.deepEqual([...digestTree(dst).keys()].sort(), ['db', 'db/app.db', 'db/sub', 'db/sub/x.db-shm']);
+        writeFileSync(join(src, 'db/app.db-shm'), 'changed');
+        writeFileSync(join(src, 'db/new.db-shm'), 'new');
+        writeFileSync(join(src, 'db/app.db'), 'changed');
+        const second = await syncTree(src, dst, first.manifest, { clone: false, excludeFile, ...(journal ? { journal } : {}) });
+        assert.equal(second.stats.mode, useJournal ? 'journal' : 'full');
+        assert.deepEqual([...digestTree(dst).keys()].sort(), ['db', 'db/app.db', 'db/sub', 'db/sub/x.db-shm']);
+        assert.equal(readFileSync(join(dst, 'db/app.db'), 'utf8'), 'changed');
+      } finally {
+        journal?.close();
+      }
+    }
   });
 });
 
