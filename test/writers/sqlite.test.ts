@@ -1,7 +1,7 @@
 // The SQLite engine on real databases written by another process: what the writer will do
 // around a snapshot (freeze, copy the files while frozen, thaw), then what it does at restore.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,6 +43,8 @@ describe('SQLite engine', () => {
     );
     // The wal-index is a cache SQLite rebuilds from the WAL: never backed up.
     assert.deepEqual(wmd.excludeFiles.map((x) => `${x.path}/${x.filespec}`), [`${dir}/a.db-shm*`, `${dir}/sub/b.sqlite-shm*`]);
+    // Nor copied into the snapshot: a copy provider then never opens it (see the lock test below).
+    assert.deepEqual(wmd.excludeFilesFromSnapshot.map((x) => `${x.path}/${x.filespec}`), [`${dir}/a.db-shm*`, `${dir}/sub/b.sqlite-shm*`]);
     assert.throws(() => new SqliteEngine({ databases: [join(dir, 'x/a.db'), join(dir, 'y/a.db')] }), (e) => VssError.is(e, 'E_INVALIDARG'));
   });
 
@@ -118,6 +120,32 @@ describe('SQLite engine', () => {
     }
   });
 
+  // POSIX record locks belong to a process and all go when any descriptor of the file in it is
+  // closed: a copy provider in this process copying the files must not free the application.
+  it('keeps the write lock while this process opens and closes the database and its -shm', async () => {
+    const db = join(dir, 'host.db');
+    const setup = new Database(db);
+    setup.pragma('journal_mode = WAL');
+    setup.exec('CREATE TABLE t (x)');
+    const engine = new SqliteEngine({ databases: [db] });
+    const tryWrite = (): string => {
+      const script = `const D = require('better-sqlite3'); const d = new D(${JSON.stringify(db)}, { timeout: 0 });
+        try { d.exec('INSERT INTO t VALUES (1)'); console.log('wrote'); } catch (e) { console.log(e.code); } finally { d.close(); }`;
+      const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', cwd: process.cwd() });
+      return (r.stdout || r.stderr).trim();
+    };
+    try {
+      await engine.freeze();
+      for (const f of [db, `${db}-shm`, `${db}-wal`]) if (existsSync(f)) closeSync(openSync(f, 'r'));
+      assert.equal(tryWrite(), 'SQLITE_BUSY', 'another process wrote while the writer was frozen');
+      await engine.thaw();
+      assert.equal(tryWrite(), 'wrote');
+    } finally {
+      setup.close();
+      await engine.close();
+    }
+  });
+
   it('releases the lock when the freeze window ends, and Thaw then reports a timeout', async () => {
     const db = join(dir, 'window.db');
     new Database(db).exec('CREATE TABLE t (x)').close();
@@ -139,7 +167,7 @@ describe('SQLite engine', () => {
     const db = join(dir, 'busy.db');
     new Database(db).exec('CREATE TABLE t (x)').close();
     const engine = new SqliteEngine({ databases: [db], busyTimeoutMs: 10_000 });
-    await engine.verify(db); // starts the lock thread, so what follows measures only the wait
+    await engine.verify(db); // starts the lock process, so what follows measures only the wait
     // Another process takes the write lock and lets it go after 1 s, saying so.
     const holder = spawn(process.execPath, [
       '-e',

@@ -1,10 +1,15 @@
 // What the SQLite writer does at each event, as plain async methods (the Writer subclass is a
 // thin layer over this). Freeze takes every database's write lock (BEGIN IMMEDIATE) after a
-// TRUNCATE checkpoint and holds it in a worker thread until Thaw, Abort or the end of the
+// TRUNCATE checkpoint and holds it in a child process until Thaw, Abort or the end of the
 // freeze window, so a snapshot taken meanwhile holds only committed transactions.
+//
+// A child process, not a worker thread: SQLite's locks are POSIX record locks, which belong
+// to the process and are all released when any descriptor of the file in that process is
+// closed. The host process may copy those very files (a copy provider of an in-process
+// coordinator does, at commit), and that would let the application commit mid-freeze.
 import { existsSync, rmSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { fork, type ChildProcess } from 'node:child_process';
 import {
   ComponentType,
   RestoreMethod,
@@ -65,7 +70,7 @@ export class SqliteEngine {
   readonly busyTimeoutMs: number;
   readonly freezeWindowMs: number;
   readonly logicalPath: string;
-  private worker: Worker | undefined;
+  private worker: ChildProcess | undefined;
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (r: LockReply) => void; reject: (e: Error) => void }>();
   private frozen = false;
@@ -117,7 +122,13 @@ export class SqliteEngine {
       const files = sideFiles(basename(db.path));
       for (const f of files.data) builder.addDatabaseFiles(this.logicalPath, db.component, dir, f);
       for (const f of files.log) builder.addDatabaseLogFiles(this.logicalPath, db.component, dir, f);
-      for (const f of files.exclude) builder.addExcludeFiles(dir, f, false);
+      for (const f of files.exclude) {
+        builder.addExcludeFiles(dir, f, false);
+        // Also out of the snapshot: a copy provider then never opens it, and opening and
+        // closing the -shm from another thread of the process holding the WAL locks would
+        // release those (POSIX record locks belong to the process, not the descriptor).
+        builder.addExcludeFilesFromSnapshot(dir, f, false);
+      }
     }
     return builder;
   }
@@ -134,6 +145,8 @@ export class SqliteEngine {
         throw new VssError('VSS_E_WRITERERROR_NONRETRYABLE', `database ${db.path} does not exist; remove it from the writer's --db list or restore it`);
       }
     }
+    // Start the lock process now, so Freeze does not wait for it to boot.
+    this.ensureWorker();
   }
 
   /**
@@ -184,12 +197,17 @@ export class SqliteEngine {
     if (this.worker) await this.call({ op: 'release' }).catch(() => undefined);
   }
 
-  /** BackupShutdown: release anything still held and stop the worker thread. */
+  /** BackupShutdown: release anything still held and stop the lock process. */
   async close(): Promise<void> {
     await this.abort();
     const w = this.worker;
     this.worker = undefined;
-    if (w) await w.terminate();
+    if (w && w.exitCode === null && w.signalCode === null) {
+      const exited = new Promise<void>((r) => w.once('exit', () => r()));
+      this.setRef(w, true); // an unref'd child would not keep the host alive until it exits
+      w.kill();
+      await exited;
+    }
   }
 
   /** PostRestore: PRAGMA integrity_check on a (restored) database; rejects with what it found. */
@@ -240,45 +258,59 @@ export class SqliteEngine {
     return new VssError('VSS_E_WRITERERROR_NONRETRYABLE', `freeze failed${where}: ${e.message}${e.sqliteCode ? ` (${e.sqliteCode})` : ''}; check that the file is a readable, writable SQLite database`);
   }
 
-  private ensureWorker(): Worker {
+  private ensureWorker(): ChildProcess {
     if (this.worker) return this.worker;
-    // Built, the worker is a .js file beside this one. Under tsx (tests, `npm run shadowcopy`)
-    // it is .ts, and Node 20 does not hand tsx's loader to workers, so register it first.
-    const w = import.meta.url.endsWith('.ts')
-      ? new Worker(
-          `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((t) => { t.register(); return import(${JSON.stringify(new URL('./lock-worker.ts', import.meta.url).href)}); });`,
-          { eval: true },
-        )
-      : new Worker(new URL('./lock-worker.js', import.meta.url));
+    // Built, the lock process runs lock-worker.js beside this file; under tsx (tests,
+    // `npm run shadowcopy`) it is lock-worker.ts, loaded through tsx.
+    const ts = import.meta.url.endsWith('.ts');
+    const w = fork(new URL(ts ? './lock-worker.ts' : './lock-worker.js', import.meta.url), [], {
+      execArgv: ts ? ['--import', import.meta.resolve('tsx')] : [],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      serialization: 'advanced',
+    });
     w.on('message', (r: LockReply) => {
       const p = this.pending.get(r.id);
       this.pending.delete(r.id);
       p?.resolve(r);
     });
     const fail = (err: Error): void => {
-      // A dead worker holds no locks (its connections died with it).
-      this.worker = undefined;
-      this.frozen = false;
+      // A dead lock process holds no locks (the kernel dropped them with it).
+      if (this.worker === w) {
+        this.worker = undefined;
+        this.frozen = false;
+      }
       for (const p of this.pending.values()) p.reject(err);
       this.pending.clear();
     };
     w.on('error', fail);
-    w.on('exit', (code) => fail(new Error(`the SQLite lock thread exited (code ${code})`)));
-    // The thread must not keep the process alive on its own; pending calls hold a ref.
-    w.unref();
+    w.on('exit', (code, signal) => fail(new Error(`the SQLite lock process exited (${signal ?? `code ${code}`})`)));
+    // The process must not keep the host alive on its own; pending calls hold a ref.
+    this.setRef(w, false);
     this.worker = w;
     return w;
+  }
+
+  private setRef(w: ChildProcess, on: boolean): void {
+    if (on) {
+      w.ref();
+      w.channel?.ref();
+    } else {
+      w.unref();
+      w.channel?.unref();
+    }
   }
 
   private call(req: LockRequestBody): Promise<LockReply> {
     const w = this.ensureWorker();
     const id = this.nextId++;
-    w.ref();
+    this.setRef(w, true);
     return new Promise<LockReply>((resolveP, rejectP) => {
       this.pending.set(id, { resolve: resolveP, reject: rejectP });
-      w.postMessage({ ...req, id } as LockRequest);
+      w.send({ ...req, id } as LockRequest, (err) => {
+        if (err && this.pending.delete(id)) rejectP(new Error(`the SQLite lock process cannot be reached: ${err.message}`));
+      });
     }).finally(() => {
-      if (this.pending.size === 0 && this.worker === w) w.unref();
+      if (this.pending.size === 0 && this.worker === w) this.setRef(w, false);
     });
   }
 }

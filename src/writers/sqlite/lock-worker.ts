@@ -1,9 +1,10 @@
-// The thread that holds SQLite write locks for SqliteEngine. better-sqlite3 is synchronous
-// and SQLite's busy handler sleeps in the calling thread, so waiting for a lock (or running
-// a checkpoint or integrity_check) on the main thread would stall the whole event loop.
-// Holding an open transaction costs nothing here; the thread just waits for the next message.
+// The process that holds SQLite write locks for SqliteEngine (forked with an IPC channel).
+// better-sqlite3 is synchronous and SQLite's busy handler sleeps in the calling thread, so
+// waiting for a lock (or running a checkpoint or integrity_check) in the host would stall
+// its event loop; and POSIX record locks belong to a process, so only a process of its own
+// keeps them safe from the host closing a descriptor of the same file (see engine.ts).
+// Holding an open transaction costs nothing here; the process just waits for the next message.
 import Database from 'better-sqlite3';
-import { parentPort } from 'node:worker_threads';
 
 export type LockRequest =
   | { id: number; op: 'freeze'; paths: string[]; busyTimeoutMs: number }
@@ -83,7 +84,7 @@ function freezeOne(path: string, busyTimeoutMs: number): FrozenDatabase {
           if (performance.now() > deadline) {
             throw Object.assign(new Error(`another connection kept checkpointing ${path} for ${busyTimeoutMs} ms`), { code: 'SQLITE_BUSY' });
           }
-          Atomics.wait(nap, 0, 0, 2); // this is the lock worker's own thread: sleeping blocks nothing else
+          Atomics.wait(nap, 0, 0, 2); // this is the lock process's only work: sleeping blocks nothing else
         }
       } finally {
         side.close();
@@ -134,6 +135,13 @@ function handle(msg: LockRequest): LockReply {
   }
 }
 
-parentPort?.on('message', (msg: LockRequest) => {
-  parentPort!.postMessage(handle(msg));
+if (!process.send) throw new Error('lock-worker runs as a child process of SqliteEngine (forked with an IPC channel)');
+process.on('message', (msg: LockRequest) => {
+  process.send!(handle(msg));
+});
+// The host is gone (exited or killed): let go of everything at once. Exiting drops the
+// locks anyway; the rollback first is only tidier.
+process.on('disconnect', () => {
+  releaseAll();
+  process.exit(0);
 });
