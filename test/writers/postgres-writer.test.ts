@@ -8,6 +8,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readlinkSync } from 'nod
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BackupDir, BCD_FILE } from '../../src/backup/backup-dir.js';
+import { SessionRestoreParticipation } from '../../src/backup/restore-participation.js';
 import { runBackup } from '../../src/backup/run-backup.js';
 import { runRestore } from '../../src/backup/run-restore.js';
 import { giveToPostgres, PgServer, pgTempDir, pgTools, postgresUnavailable, runPgbench, runPgTool, serverOnVolume, type PgTempDir, type PgTools } from '../../src/testing/postgres.js';
@@ -104,8 +105,8 @@ describe('PostgreSQL writer (SDK) through runBackup / runRestore', { skip, timeo
       assert.ok(existsSync(join(newRoot, `${server.dataDir}.restore`, 'PG_VERSION')));
       assert.equal(existsSync(join(newRoot, server.dataDir)), false, 'nothing may land in the data directory itself before the swap');
 
-      // PostRestore's procedure (the restore-participation work has not landed, so the test
-      // calls it as PostRestore would): swap the staging directories in, prepare, start.
+      // PostRestore's procedure under a relocation root (a restore elsewhere has no writer to
+      // run it; the in-place test below goes through the writer): swap in, prepare, start.
       for (let d = join(newRoot, vol.mountPoint); d.length >= newRoot.length; d = join(d, '..')) chmodSync(d, 0o755);
       const calls: string[] = [];
       const res = await swapInRestoredServer({
@@ -133,6 +134,41 @@ describe('PostgreSQL writer (SDK) through runBackup / runRestore', { skip, timeo
       console.log(`# postgres writer: restored server has ${inv.rows} history rows, balances ${inv.accounts} = deltas ${inv.history}`);
     } finally {
       restored?.stopSync();
+      await writer.unsubscribe();
+      await writer.engine.abort();
+    }
+  });
+  it('restored in place through writer participation: PostRestore stops the live server with pg_ctl, swaps the restored directories in and starts it again', async () => {
+    const writer = new PostgresWriter({ connection: server.url, pgCtl: join(tools.binDir, 'pg_ctl'), instanceName: 'inplace' });
+    const backup = join(vol.dir, 'inplace-backup');
+    try {
+      await writer.subscribe({ stream: () => f.co.connectWriter(), reconnect: false });
+      const during = runPgbench(tools, server, ['-n', '-c', '2', '-j', '2', '-T', '4']);
+      await new Promise((r) => setTimeout(r, 1000));
+      const session = await f.requester();
+      const report = await runBackup(session, { to: backup, components: [{ writer: 'inplace' }], writerVerify: ['inplace'] });
+      await session.release();
+      await during;
+      assert.deepEqual(report.components.map((c) => [c.component, c.succeeded]), [['postgresql\\data', true]]);
+      // A change after the backup, which the restore must take away.
+      server.psql('CREATE TABLE after_backup (x int)');
+
+      const rr = await runRestore({ from: backup, stateDir: join(vol.dir, 'inplace-restore-state'), files: false, participation: new SessionRestoreParticipation({ open: () => f.requester() }) });
+      assert.deepEqual(rr.steps.flatMap((s) => s.results.map((r) => [r.plan.definingComponent.fullPath, r.placement, r.error?.message])), [['postgresql\\data', 'alternate-mapping', undefined]]);
+      assert.deepEqual(rr.steps.flatMap((s) => s.writerFailures ?? []), []);
+
+      // The server answers on its old socket and port (pg_ctl reused the postmaster options),
+      // holds the restored data, and the moved-aside directory keeps the pre-restore state.
+      assert.equal(server.psql("SELECT to_regclass('after_backup') IS NULL"), 't', 'the table created after the backup survived: the restore was not swapped in');
+      const inv = invariant(server);
+      assert.ok(inv.rows > 0);
+      assert.equal(inv.accounts, inv.history, 'pgbench invariant broken after the in-place restore');
+      const am = runPgTool(tools, 'pg_amcheck', [...server.clientArgs, '--install-missing', '--heapallindexed', '-d', 'postgres']);
+      assert.equal(am.status, 0, `pg_amcheck found problems: ${am.stdout}${am.stderr}`);
+      const kept = readdirSync(join(server.dataDir, '..')).filter((n) => n.startsWith(`${server.dataDir.split('/').pop()}.pre-restore-`));
+      assert.equal(kept.length, 1, 'the replaced data directory was not kept beside the restored one');
+      console.log(`# postgres writer: restored in place through PostRestore (pg_ctl stop, swap, start); ${inv.rows} history rows, invariant holds`);
+    } finally {
       await writer.unsubscribe();
       await writer.engine.abort();
     }

@@ -15,6 +15,7 @@ import {
   walFilesBetween,
 } from '../../src/writers/postgres/engine.js';
 import { createCluster, giveToPostgres, PgServer, pgTempDir, postgresUnavailable, runPgbench, runPgTool, type PgCluster } from '../../src/testing/postgres.js';
+import { postmasterOptions } from '../../src/writers/postgres/service.js';
 
 const why = postgresUnavailable(['pgbench', 'psql']);
 if (why) console.log(`# skipping PostgreSQL engine tests: ${why}`);
@@ -31,6 +32,14 @@ function invariant(s: PgServer): { accounts: string; history: string; rows: numb
   const [accounts, history, rows] = s.psql('SELECT (SELECT sum(abalance) FROM pgbench_accounts), (SELECT coalesce(sum(delta), 0) FROM pgbench_history), (SELECT count(*) FROM pgbench_history)').split('|');
   return { accounts: accounts!, history: history!, rows: Number(rows) };
 }
+
+describe('pg_ctl service control', () => {
+  it('reads the server options back from postmaster.opts, without the program and -D', () => {
+    const opts = '/usr/lib/postgresql/15/bin/postgres "-D" "/srv/pg data" "-k" "/tmp/sock dir" "-p" "5433" "-c" "listen_addresses="\n';
+    assert.deepEqual(postmasterOptions(opts), ['-k', '/tmp/sock dir', '-p', '5433', '-c', 'listen_addresses=']);
+    assert.deepEqual(postmasterOptions('/usr/bin/postgres "-D/x"\n'), []);
+  });
+});
 
 describe('WAL segment names', () => {
   it('lists the segments from start to stop across a log-id boundary', () => {

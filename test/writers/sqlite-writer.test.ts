@@ -72,7 +72,7 @@ describe('SQLite writer (SDK) through runBackup / runRestore', { skip }, () => {
       const rr = await runRestore({ from: backup, to, stateDir: join(vol.dir, 'restore-state') });
       assert.deepEqual(rr.steps.flatMap((s) => s.results.map((r) => [r.plan.definingComponent.fullPath, r.error?.message])), [['sqlite\\app.db', undefined]]);
       const copy = join(to, db);
-      // What PostRestore runs (the restore-participation work has not landed, so the test runs it).
+      // What PostRestore runs (this restore goes elsewhere, without the writer; the in-place test below goes through it).
       await new SqliteEngine({ databases: [copy] }).verify(copy);
       const c = new Database(copy, { readonly: true });
       try {

@@ -45,13 +45,15 @@ export function registerWriter(program: Command): void {
     .description('Back up a running PostgreSQL server: pg_backup_start/stop around the snapshot, WAL through the stop spooled and read live, restore swapped in by PostRestore')
     .requiredOption('--connection <url>', 'libpq URL of a superuser on the database host, e.g. postgresql://postgres@/postgres?host=/run/postgresql')
     .option('--service <unit>', 'systemd unit PostRestore stops and starts (default postgresql)')
+    .option('--pg-ctl <path>', 'stop and start the server with this pg_ctl on its data directory (as the directory\'s owner) instead of systemctl; for hosts without systemd')
     .option('--spool-dir <dir>', 'where the WAL through pg_backup_stop waits for the requester (default <PGDATA>.shadowcopy-wal; keep it on a volume the backup covers)')
     .option('--socket-dir <dir>', 'the daemon\'s socket directory (default $SHADOWCOPY_SOCKET_DIR or /run/shadowcopy)')
     .option('--instance <name>', 'instance name, when more than one PostgreSQL writer runs')
-    .action(async (opts: { connection: string; service?: string; spoolDir?: string; socketDir?: string; instance?: string }) => {
+    .action(async (opts: { connection: string; service?: string; pgCtl?: string; spoolDir?: string; socketDir?: string; instance?: string }) => {
       const w = new PostgresWriter({
         connection: opts.connection,
         ...(opts.service ? { service: opts.service } : {}),
+        ...(opts.pgCtl ? { pgCtl: opts.pgCtl } : {}),
         ...(opts.spoolDir ? { spoolDir: opts.spoolDir } : {}),
         ...(opts.instance ? { instanceName: opts.instance } : {}),
       });

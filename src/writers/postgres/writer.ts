@@ -14,7 +14,6 @@
 // tablespace_map, recovery.signal and a restore_command reading the restored WAL, and starts
 // the service. (STOP_RESTORE_START would start the server before PostRestore, without
 // backup_label: plain crash recovery on a fuzzy copy, which can corrupt silently.)
-import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, lchownSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writer, type HandlerResult } from '../../writer/index.js';
@@ -30,33 +29,19 @@ import {
   type WriterMetadataBuilder,
 } from '../../vss/index.js';
 import { vetoOnFailure } from '../veto.js';
+import { pgCtlServiceControl, systemctl, type PostgresServiceControl } from './service.js';
 import { decodeBackupMetadata, encodeBackupMetadata, PostgresEngine, prepareRestoredDataDir, type PostgresEngineOptions, type PostgresLayout } from './engine.js';
 
-/** Stops and starts the server around the swap (structurally a src/backup ServiceManager). */
-export interface PostgresServiceControl {
-  stop(service: string): Promise<void>;
-  start(service: string): Promise<void>;
-}
-
-/** systemctl stop/start UNIT: the default on a host where systemd runs PostgreSQL. */
-export const systemctl: PostgresServiceControl = {
-  stop: (unit) => systemctlRun('stop', unit),
-  start: (unit) => systemctlRun('start', unit),
-};
-
-function systemctlRun(verb: 'stop' | 'start', unit: string): Promise<void> {
-  const r = spawnSync('systemctl', [verb, unit], { encoding: 'utf8', timeout: 300_000 });
-  if (r.status === 0) return Promise.resolve();
-  const why = r.error ? r.error.message : (r.stderr || r.stdout).trim();
-  return Promise.reject(new VssError('VSS_E_WRITERERROR_NONRETRYABLE', `systemctl ${verb} ${unit} failed: ${why}; give the writer the right --service, or run the restore steps of docs/writers.md by hand`));
-}
+export { systemctl, pgCtlServiceControl, type PostgresServiceControl } from './service.js';
 
 export interface PostgresWriterOptions extends PostgresEngineOptions {
   instanceName?: string;
   /** Where WAL through pg_backup_stop waits for the requester (default `<PGDATA>.shadowcopy-wal`, on the data directory's volume). */
   spoolDir?: string;
-  /** How PostRestore stops and starts the service (default systemctl). */
+  /** How PostRestore stops and starts the service (default: pg_ctl when `pgCtl` is given, else systemctl). */
   services?: PostgresServiceControl;
+  /** PostRestore stops and starts the server with this pg_ctl on the data directory, instead of systemctl on `service`. */
+  pgCtl?: string;
 }
 
 /** The backup metadata stored in the BCD: the engine's label, map and WAL list, plus where things were. */
@@ -86,7 +71,8 @@ export function parsePostgresBackupMetadata(s: string): PostgresBackupMetadata {
 
 export class PostgresWriter extends Writer {
   readonly engine: PostgresEngine;
-  readonly services: PostgresServiceControl;
+  private readonly servicesOption: PostgresServiceControl | undefined;
+  private readonly pgCtl: string | undefined;
   private readonly spoolOption: string | undefined;
   private layout: PostgresLayout | undefined;
   /** The snapshot set of the backup in progress (cached: BackupComplete cannot ask for it). */
@@ -96,7 +82,8 @@ export class PostgresWriter extends Writer {
     const id = PostgresEngine.identity(opts.instanceName);
     super({ writerId: id.writerId, writerName: id.writerName, instanceName: id.instanceName ?? '', usage: id.usage, sourceType: id.source, level: ApplicationLevel.BACK_END });
     this.engine = new PostgresEngine(opts);
-    this.services = opts.services ?? systemctl;
+    this.servicesOption = opts.services;
+    this.pgCtl = opts.pgCtl;
     this.spoolOption = opts.spoolDir;
   }
 
@@ -192,8 +179,14 @@ export class PostgresWriter extends Writer {
       const data = components?.components.find((c) => c.logicalPath === this.engine.logicalPath && c.componentName === 'data' && c.selectedForRestore);
       if (!data) return;
       if (data.additionalRestores) return; // more restores follow: the last one starts the server
-      await swapInRestoredServer({ metadata: parsePostgresBackupMetadata(data.getBackupMetadata()), service: this.engine.service, services: this.services });
+      const metadata = parsePostgresBackupMetadata(data.getBackupMetadata());
+      await swapInRestoredServer({ metadata, service: this.engine.service, services: this.services(metadata.dataDir) });
     });
+  }
+
+  /** What PostRestore stops and starts the server of `dataDir` with. */
+  services(dataDir: string): PostgresServiceControl {
+    return this.servicesOption ?? (this.pgCtl ? pgCtlServiceControl(this.pgCtl, dataDir) : systemctl);
   }
 
   private cleanSpool(setId: Guid | undefined = this.setId): void {
