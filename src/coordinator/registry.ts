@@ -8,9 +8,13 @@ import { ApplicationLevel, WriterState } from '../vss/enums.js';
 
 /** How the coordinator reaches one writer: the RPC connection, or anything that answers events. */
 export interface WriterLink {
-  sendEvent(params: EventParams, signal: AbortSignal): Promise<EventResult>;
-  /** Resolves when the writer's connection is gone. */
-  readonly closed: Promise<void>;
+  /** Sends one event; `signal` aborting cancels it on the writer's side. */
+  sendEvent(params: EventParams, signal: AbortSignal | undefined): Promise<EventResult>;
+  /**
+   * Aborts when the writer's connection is gone. A signal, not a promise: each event in
+   * flight listens to it and stops listening when it ends.
+   */
+  readonly gone: AbortSignal;
 }
 
 export interface WriterSubscription {

@@ -1,6 +1,7 @@
 // Binds the coordinator to JSON-RPC peers: the handshake, then the requester's session and
 // admin calls or the writer's subscription and events. Each peer's mistakes are answered to
 // that peer alone; nothing a peer sends can stop the coordinator serving the others.
+import { setMaxListeners } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { CancellationTokenSource, ResponseError, type CancellationToken } from 'vscode-jsonrpc/node';
 import type { z } from 'zod';
@@ -12,7 +13,7 @@ import { RequesterMethods } from '../protocol/requester-calls.js';
 import { EVENT, SUBSCRIBE, SubscribeParams, UNSUBSCRIBE, type EventParams, type EventResult } from '../protocol/writer-events.js';
 import { Guid, VssError } from '../vss/index.js';
 import type { Coordinator } from './coordinator.js';
-import type { WriterEntry } from './registry.js';
+import type { WriterEntry, WriterLink } from './registry.js';
 import { OperationCancelled, type BackupSession } from './session.js';
 
 export const SERVER_VERSION = '0.1.0';
@@ -147,9 +148,14 @@ export function attachRequester(co: Coordinator, stream: Duplex, opts: AttachOpt
 export function attachWriter(co: Coordinator, stream: Duplex, opts: AttachOptions = {}): void {
   const { peer, handle } = handshake(co, stream, 'writer', opts);
   let entry: WriterEntry | undefined;
-  const link = {
-    closed: peer.closed,
-    sendEvent: async (params: EventParams, signal: AbortSignal): Promise<EventResult> => {
+  const gone = new AbortController();
+  // Every event in flight to this writer listens for its going.
+  setMaxListeners(0, gone.signal);
+  void peer.closed.then(() => gone.abort());
+  const link: WriterLink = {
+    gone: gone.signal,
+    sendEvent: async (params: EventParams, signal: AbortSignal | undefined): Promise<EventResult> => {
+      if (!signal) return (await peer.connection.sendRequest(EVENT, params)) as EventResult;
       const cts = new CancellationTokenSource();
       const onAbort = (): void => cts.cancel();
       signal.addEventListener('abort', onAbort, { once: true });

@@ -2,6 +2,7 @@
 // §4.1, the events of §4 and §16, writer status of §7, Abort and BackupShutdown of §8; or,
 // initialized for restore, the restore sequence of §5 with the selection rules of §13.3/§14.
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type { SnapshotManager, SnapshotSetCreation } from '../providers/index.js';
 import { resolveVolume } from '../providers/index.js';
 import type { TimelineEntryWire } from '../protocol/admin.js';
@@ -47,8 +48,8 @@ import {
 } from '../vss/index.js';
 import type { SnapshotProperties } from '../vss/snapshot.js';
 import { attributesOfContext } from '../vss/snapshot.js';
-import type { Clock } from './clock.js';
-import type { WriterEntry, WriterRegistry } from './registry.js';
+import type { Clock, TimerHandle } from './clock.js';
+import type { WriterEntry, WriterLink, WriterRegistry } from './registry.js';
 import { Timeline } from './timeline.js';
 import type { Timeouts } from './timeouts.js';
 
@@ -132,20 +133,50 @@ export function isFailedState(s: WriterState): boolean {
 /** Marks a freeze window that ran out, so the writer's pending event is a timeout. */
 class WindowExpired extends Error {}
 
-function abortedPromise(signal: AbortSignal): Promise<void> {
-  return signal.aborted ? Promise.resolve() : new Promise((r) => signal.addEventListener('abort', () => r(), { once: true }));
+/** How one event to one writer ended, before its answer is read. */
+type Settled = { kind: 'answer'; r: unknown } | { kind: 'gone' } | { kind: 'stopped' };
+
+/**
+ * Sends one event and settles on the writer's answer, its connection going, or `signal`
+ * aborting, whichever comes first. Only event listeners, removed when it settles: a promise
+ * reaction on the connection's lifetime would stay until the writer disconnects, one per event.
+ */
+function untilSettled(link: WriterLink, params: EventParams, signal: AbortSignal | undefined): Promise<Settled> {
+  return new Promise<Settled>((resolve, reject) => {
+    let done = false;
+    const finish = (): boolean => {
+      if (done) return false;
+      done = true;
+      link.gone.removeEventListener('abort', onGone);
+      signal?.removeEventListener('abort', onStop);
+      return true;
+    };
+    const onGone = (): void => void (finish() && resolve({ kind: 'gone' }));
+    const onStop = (): void => void (finish() && resolve({ kind: 'stopped' }));
+    link.sendEvent(params, signal).then(
+      (r) => finish() && resolve({ kind: 'answer', r }),
+      (e: unknown) => finish() && reject(e as Error),
+    );
+    // Checked after sending: the event still goes to a writer already given up on.
+    if (link.gone.aborted) return onGone();
+    if (signal?.aborted) return onStop();
+    link.gone.addEventListener('abort', onGone, { once: true });
+    signal?.addEventListener('abort', onStop, { once: true });
+  });
 }
 
-/** Rejects as soon as `signal` aborts, with its reason; otherwise as `p`. */
 /**
  * One signal that aborts when any of `signals` does, with its listeners removed by
  * `dispose`. (Node 20's AbortSignal.any keeps its sources' listeners until garbage
- * collection: one per event per writer made every event slower than the last.)
+ * collection: one per event per writer made every event slower than the last.) With
+ * `owned`, a lone signal is wrapped too: a fan-out hangs a listener per writer on the result,
+ * which therefore has no listener limit, and the caller's signal gets one.
  */
-function combineSignals(signals: readonly (AbortSignal | undefined)[]): { signal: AbortSignal | undefined; dispose: () => void } {
+function combineSignals(signals: readonly (AbortSignal | undefined)[], owned = false): { signal: AbortSignal | undefined; dispose: () => void } {
   const live = signals.filter((s): s is AbortSignal => s !== undefined);
-  if (live.length <= 1) return { signal: live[0], dispose: () => undefined };
+  if (live.length === 0 || (live.length === 1 && !owned)) return { signal: live[0], dispose: () => undefined };
   const ac = new AbortController();
+  setMaxListeners(0, ac.signal);
   const onAbort = function (this: AbortSignal): void {
     ac.abort(this.reason);
   };
@@ -154,6 +185,32 @@ function combineSignals(signals: readonly (AbortSignal | undefined)[]): { signal
     else s.addEventListener('abort', onAbort, { once: true });
   }
   return { signal: ac.signal, dispose: () => live.forEach((s) => s.removeEventListener('abort', onAbort)) };
+}
+
+/** The deadline of one fan-out: a single timer for every writer the event goes to. */
+class Deadline {
+  private readonly ac = new AbortController();
+  private readonly timer: TimerHandle;
+  expired = false;
+
+  constructor(
+    clock: Clock,
+    readonly ms: number,
+  ) {
+    setMaxListeners(0, this.ac.signal);
+    this.timer = clock.setTimer(ms, () => {
+      this.expired = true;
+      this.ac.abort();
+    });
+  }
+
+  get signal(): AbortSignal {
+    return this.ac.signal;
+  }
+
+  cancel(): void {
+    this.timer.cancel();
+  }
 }
 
 /** `p`, or the signal's reason if it aborts first; the listener goes when `p` settles (the signal outlives many races). */
@@ -381,22 +438,20 @@ export class BackupSession {
     if (this.prepareForBackupSent) this.badState('gatherWriterMetadata after prepareForBackup; gather metadata before preparing');
     if (this.preRestoreState !== 'not-sent') this.badState('gatherWriterMetadata after preRestore; gather metadata before preRestore');
     const writers = this.host.registry.list().filter((e) => !e.gone && this.enabled(e));
-    const results = await Promise.all(
-      writers.map(async (entry) => {
-        let metadata: WriterMetadata | undefined;
-        const outcome = await this.dispatch(entry, 'Identify', { deadlineMs: this.host.timeouts.eventMs.Identify, signal }, (r) => {
-          metadata = this.acceptMetadata(entry, r.metadataXml);
-        });
-        if (outcome.answer !== 'ok' || !metadata) {
-          // No status record for a writer whose Identify failed (spec §7.2).
-          entry.lastState = WriterState.FAILED_AT_IDENTIFY;
-          entry.lastError = outcome.hr;
-          entry.lastApplicationMessage = outcome.applicationMessage;
-          return undefined;
-        }
-        return { entry, metadata };
-      }),
-    );
+    const results = await this.fanOut(writers, this.host.timeouts.eventMs.Identify, signal, async (entry, scope) => {
+      let metadata: WriterMetadata | undefined;
+      const outcome = await this.dispatch(entry, 'Identify', { deadline: scope.deadline, signal: scope.signal }, (r) => {
+        metadata = this.acceptMetadata(entry, r.metadataXml);
+      });
+      if (outcome.answer !== 'ok' || !metadata) {
+        // No status record for a writer whose Identify failed (spec §7.2).
+        entry.lastState = WriterState.FAILED_AT_IDENTIFY;
+        entry.lastError = outcome.hr;
+        entry.lastApplicationMessage = outcome.applicationMessage;
+        return undefined;
+      }
+      return { entry, metadata };
+    });
     if (signal?.aborted) throw new OperationCancelled('gatherWriterMetadata');
     this.records = results
       .filter((r) => r !== undefined)
@@ -689,7 +744,12 @@ export class BackupSession {
     if (this.backupCompleted) this.badState('backupComplete was already called');
     this.backupCompleted = true;
     const targets = (this.records ?? []).filter((r) => r.participant && !r.out);
-    await this.broadcast(targets, 'BackupComplete', this.host.timeouts.eventMs.BackupComplete, AbortSignal.any([this.stop.signal, ...(signal ? [signal] : [])]));
+    const stopOrCancel = combineSignals([this.stop.signal, signal]);
+    try {
+      await this.broadcast(targets, 'BackupComplete', this.host.timeouts.eventMs.BackupComplete, stopOrCancel.signal);
+    } finally {
+      stopOrCancel.dispose();
+    }
     if (signal?.aborted) {
       // Cancelling BackupComplete after the snapshot is a way to abort (spec §9); no Abort event after PostSnapshot.
       throw new OperationCancelled('backupComplete');
@@ -1073,20 +1133,36 @@ export class BackupSession {
     perWriter?: (r: WriterRecord) => AbortSignal,
     snapshotSetId?: Guid,
   ): Promise<void> {
-    await Promise.all(
-      records.map(async (r) => {
-        const own = perWriter?.(r);
-        const combined = combineSignals([signal, own]);
-        try {
-          const outcome = await this.dispatch(r.entry, event, { deadlineMs, signal: combined.signal, windowSignal: own, snapshotSetId, record: r }, (res) =>
-            this.mergeBcd(r, event, res.bcdXml),
-          );
-          this.apply(r, event, outcome);
-        } finally {
-          combined.dispose();
-        }
-      }),
-    );
+    await this.fanOut(records, deadlineMs, signal, async (r, scope) => {
+      const own = perWriter?.(r);
+      const combined = combineSignals([scope.signal, own]);
+      try {
+        const outcome = await this.dispatch(r.entry, event, { deadline: scope.deadline, signal: combined.signal, windowSignal: own, snapshotSetId, record: r }, (res) =>
+          this.mergeBcd(r, event, res.bcdXml),
+        );
+        this.apply(r, event, outcome);
+      } finally {
+        combined.dispose();
+      }
+    });
+  }
+
+  /** Runs `each` for every item at once, under one deadline and one cancellation signal for them all. */
+  private async fanOut<T, R>(
+    items: readonly T[],
+    deadlineMs: number | undefined,
+    signal: AbortSignal | undefined,
+    each: (item: T, scope: { deadline: Deadline | undefined; signal: AbortSignal | undefined }) => Promise<R>,
+  ): Promise<R[]> {
+    if (!items.length) return [];
+    const deadline = deadlineMs !== undefined ? new Deadline(this.host.clock, deadlineMs) : undefined;
+    const shared = combineSignals([signal, deadline?.signal], true);
+    try {
+      return await Promise.all(items.map((item) => each(item, { deadline, signal: shared.signal })));
+    } finally {
+      deadline?.cancel();
+      shared.dispose();
+    }
   }
 
   private apply(r: WriterRecord, event: WriterEventName, o: Outcome): void {
@@ -1161,16 +1237,10 @@ export class BackupSession {
   private async dispatch(
     entry: WriterEntry,
     event: WriterEventName,
-    opts: { deadlineMs?: number | undefined; signal?: AbortSignal | undefined; windowSignal?: AbortSignal | undefined; snapshotSetId?: Guid | undefined; record?: WriterRecord },
+    opts: { deadline?: Deadline | undefined; signal?: AbortSignal | undefined; windowSignal?: AbortSignal | undefined; snapshotSetId?: Guid | undefined; record?: WriterRecord },
     accept: (r: EventResult) => void,
   ): Promise<Outcome> {
     const started = this.host.clock.now();
-    const ac = new AbortController();
-    let timedOut = false;
-    const timer = opts.deadlineMs !== undefined ? this.host.clock.setTimer(opts.deadlineMs, () => ((timedOut = true), ac.abort())) : undefined;
-    const onAbort = (): void => ac.abort();
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-    if (opts.signal?.aborted) ac.abort();
     let outcome: Outcome;
     try {
       if (entry.gone) throw new Gone();
@@ -1181,18 +1251,14 @@ export class BackupSession {
         ...(event === 'Identify' ? {} : { snapshotSetId: (opts.snapshotSetId ?? this.set?.snapshotSetId ?? Guid.NULL).toString() }),
         ...(opts.record && BCD_EVENTS.includes(event) && this.ownPart(opts.record) ? { bcdXml: this.writerBcd(opts.record) } : {}),
       };
-      const raced = await Promise.race([
-        entry.link.sendEvent(params, ac.signal).then((r) => ({ kind: 'answer' as const, r })),
-        entry.link.closed.then(() => ({ kind: 'gone' as const })),
-        abortedPromise(ac.signal).then(() => ({ kind: 'stopped' as const })),
-      ]);
-      if (raced.kind === 'gone') throw new Gone();
-      if (raced.kind === 'stopped') {
+      const settled = await untilSettled(entry.link, params, opts.signal);
+      if (settled.kind === 'gone') throw new Gone();
+      if (settled.kind === 'stopped') {
         if (opts.windowSignal?.aborted) outcome = { answer: 'timeout', hr: HRESULT.VSS_E_WRITERERROR_TIMEOUT, hrApplication: 0, applicationMessage: '' };
-        else if (timedOut) outcome = { answer: 'timeout', hr: HRESULT.VSS_E_WRITER_NOT_RESPONDING, hrApplication: 0, applicationMessage: `no answer to ${event} within ${opts.deadlineMs} ms` };
+        else if (opts.deadline?.expired) outcome = { answer: 'timeout', hr: HRESULT.VSS_E_WRITER_NOT_RESPONDING, hrApplication: 0, applicationMessage: `no answer to ${event} within ${opts.deadline.ms} ms` };
         else outcome = { answer: 'cancelled', hr: 0, hrApplication: 0, applicationMessage: '' };
       } else {
-        const parsed = EventResult.safeParse(raced.r);
+        const parsed = EventResult.safeParse(settled.r);
         if (!parsed.success) throw new VssError('VSS_E_UNEXPECTED_WRITER_ERROR', `the writer's answer to ${event} is not an EventResult (see docs/protocol.md)`);
         const res = parsed.data;
         const f = res.failure;
@@ -1208,9 +1274,6 @@ export class BackupSession {
         const err = VssError.is(e) ? e : new VssError('VSS_E_UNEXPECTED_WRITER_ERROR', (e as Error).message);
         outcome = { answer: 'error', hr: HRESULT.VSS_E_UNEXPECTED_WRITER_ERROR, hrApplication: 0, applicationMessage: err.message };
       }
-    } finally {
-      timer?.cancel();
-      opts.signal?.removeEventListener('abort', onAbort);
     }
     const entryLine: TimelineEntryWire = {
       kind: 'event',
