@@ -3,10 +3,11 @@
 // that peer alone; nothing a peer sends can stop the coordinator serving the others.
 import { setMaxListeners } from 'node:events';
 import type { Duplex } from 'node:stream';
-import { CancellationTokenSource, ResponseError, type CancellationToken } from 'vscode-jsonrpc/node';
+import { ResponseError } from 'vscode-jsonrpc/node';
 import type { z } from 'zod';
 import { AdminMethods } from '../protocol/admin.js';
 import { parseParams, toResponseError } from '../protocol/errors.js';
+import type { CancellationToken } from '../protocol/connection.js';
 import { openPeer, RpcErrorCode, type Peer } from '../protocol/framing.js';
 import { HELLO, HelloParams, PROTOCOL_VERSION, type HelloResult } from '../protocol/handshake.js';
 import { RequesterMethods } from '../protocol/requester-calls.js';
@@ -154,18 +155,7 @@ export function attachWriter(co: Coordinator, stream: Duplex, opts: AttachOption
   void peer.closed.then(() => gone.abort());
   const link: WriterLink = {
     gone: gone.signal,
-    sendEvent: async (params: EventParams, signal: AbortSignal | undefined): Promise<EventResult> => {
-      if (!signal) return (await peer.connection.sendRequest(EVENT, params)) as EventResult;
-      const cts = new CancellationTokenSource();
-      const onAbort = (): void => cts.cancel();
-      signal.addEventListener('abort', onAbort, { once: true });
-      try {
-        return (await peer.connection.sendRequest(EVENT, params, cts.token)) as EventResult;
-      } finally {
-        signal.removeEventListener('abort', onAbort);
-        cts.dispose();
-      }
-    },
+    sendEvent: (params: EventParams, signal: AbortSignal | undefined) => peer.connection.sendRequest(EVENT, params, signal) as Promise<EventResult>,
   };
   handle(SUBSCRIBE, SubscribeParams, (p) => {
     if (entry && !entry.gone) throw new VssError('VSS_E_WRITER_ALREADY_SUBSCRIBED', `this connection already subscribed writer instance ${entry.instanceId.toString()}; one writer per connection`);

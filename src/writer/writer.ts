@@ -4,8 +4,9 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
-import { ResponseError, type CancellationToken } from 'vscode-jsonrpc/node';
+import { ResponseError } from 'vscode-jsonrpc/node';
 import { RpcClient, type Endpoint } from '../protocol/client.js';
+import type { CancellationToken } from '../protocol/connection.js';
 import { fromWireError, parseParams } from '../protocol/errors.js';
 import { EVENT, EventParams, SUBSCRIBE, SubscribeResult, UNSUBSCRIBE, type EventResult, type SessionContext, type WriterEventName, type WriterFailure } from '../protocol/writer-events.js';
 import {

@@ -1,0 +1,240 @@
+// JSON-RPC 2.0 over newline-delimited JSON: requests in both directions, responses matched by
+// id, `$/cancelRequest` as in LSP. Every message is handled as soon as its line is read, with
+// no queue, timer or promise of its own; vscode-jsonrpc's connection (which this replaces)
+// spent more per message than the socket did. vscode-jsonrpc still supplies ResponseError and
+// the requester's CancellationTokenSource, which fit the interfaces below.
+import type { Duplex } from 'node:stream';
+import { ResponseError } from 'vscode-jsonrpc/node';
+
+/** JSON-RPC 2.0 error codes used on the wire, besides VSS errors (which carry their HRESULT). */
+export const RpcErrorCode = {
+  ParseError: -32700,
+  InvalidRequest: -32600,
+  MethodNotFound: -32601,
+  InvalidParams: -32602,
+  InternalError: -32603,
+  /** The request was cancelled ($/cancelRequest), as in LSP. */
+  RequestCancelled: -32800,
+  /** Our own: a line longer than the peer's limit. */
+  MessageTooLarge: -32001,
+  /** Our own: the first message was not the handshake, or it never came. */
+  HandshakeRequired: -32002,
+  /** A request still unanswered when its connection was disposed (vscode-jsonrpc's code). */
+  PendingResponseRejected: -32097,
+} as const;
+
+export const CANCEL_REQUEST = '$/cancelRequest';
+
+export interface Disposable {
+  dispose(): void;
+}
+
+/** Cancellation of one request: vscode-jsonrpc's CancellationToken has this shape too. */
+export interface CancellationToken {
+  readonly isCancellationRequested: boolean;
+  onCancellationRequested(listener: () => void): Disposable;
+}
+
+const NO_LISTENER: Disposable = { dispose: () => undefined };
+
+/** The token of a request being handled: cancelled by the peer's `$/cancelRequest`. */
+class RequestToken implements CancellationToken {
+  isCancellationRequested = false;
+  private listeners: (() => void)[] | undefined;
+
+  onCancellationRequested(listener: () => void): Disposable {
+    if (this.isCancellationRequested) {
+      // As vscode-jsonrpc does: a listener added too late still hears of it, asynchronously.
+      setImmediate(listener);
+      return NO_LISTENER;
+    }
+    (this.listeners ??= []).push(listener);
+    return { dispose: () => void (this.listeners = this.listeners?.filter((l) => l !== listener)) };
+  }
+
+  cancel(): void {
+    if (this.isCancellationRequested) return;
+    this.isCancellationRequested = true;
+    const ls = this.listeners;
+    this.listeners = undefined;
+    for (const l of ls ?? []) l();
+  }
+}
+
+export type RequestHandler = (params: unknown, token: CancellationToken) => unknown;
+
+/** What a line carries once it is known to be a JSON-RPC 2.0 message. */
+export interface RpcMessage {
+  jsonrpc: '2.0';
+  id?: unknown;
+  method?: unknown;
+  params?: unknown;
+  result?: unknown;
+  error?: { code?: unknown; message?: unknown; data?: unknown };
+}
+
+interface Pending {
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
+  cancel: Disposable;
+}
+
+/**
+ * One side of a JSON-RPC connection. Feed it messages with `receive`; it writes its own
+ * (requests, responses, cancellations) to the stream, one line each.
+ */
+export class RpcConnection {
+  private readonly handlers = new Map<string, RequestHandler>();
+  private readonly pending = new Map<number, Pending>();
+  /** Requests being handled, by id: their tokens, for `$/cancelRequest`. */
+  private readonly running = new Map<unknown, RequestToken>();
+  private readonly closeListeners: (() => void)[] = [];
+  private nextId = 0;
+  private state: 'open' | 'closed' | 'disposed' = 'open';
+  private listening = false;
+
+  /** `start` begins reading the stream, handing each message to `receive`. */
+  constructor(
+    private readonly stream: Duplex,
+    private readonly start: (receive: (m: RpcMessage) => void) => void,
+  ) {}
+
+  /** Starts handling incoming messages: register the handlers first. */
+  listen(): void {
+    if (this.listening) throw new Error('the connection is already listening');
+    this.listening = true;
+    this.start((m) => this.receive(m));
+  }
+
+  /** Writes one message as one line; a stream already gone takes nothing. */
+  write(msg: unknown): void {
+    if (this.stream.destroyed || this.stream.writableEnded) return;
+    this.stream.write(`${JSON.stringify(msg)}\n`);
+  }
+
+  onRequest(method: string, handler: RequestHandler): void {
+    this.handlers.set(method, handler);
+  }
+
+  onClose(listener: () => void): Disposable {
+    this.closeListeners.push(listener);
+    return { dispose: () => void this.closeListeners.splice(this.closeListeners.indexOf(listener) >>> 0, 1) };
+  }
+
+  /**
+   * Sends a request; resolves with its result, rejects with a ResponseError for its error.
+   * The token or signal cancelling sends `$/cancelRequest`; the answer is still awaited.
+   */
+  sendRequest(method: string, params: unknown, cancellation?: CancellationToken | AbortSignal): Promise<unknown> {
+    if (this.state !== 'open') return Promise.reject(new Error(this.state === 'closed' ? 'Connection is closed.' : 'Connection got disposed.'));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const onCancel = (): void => this.cancel(id);
+      let cancel = NO_LISTENER;
+      if (cancellation instanceof AbortSignal) {
+        if (cancellation.aborted) queueMicrotask(onCancel);
+        else {
+          cancellation.addEventListener('abort', onCancel, { once: true });
+          cancel = { dispose: () => cancellation.removeEventListener('abort', onCancel) };
+        }
+      } else if (cancellation?.isCancellationRequested) queueMicrotask(onCancel);
+      else if (cancellation) cancel = cancellation.onCancellationRequested(onCancel);
+      this.pending.set(id, { resolve, reject, cancel });
+      this.write({ jsonrpc: '2.0', id, method, params });
+    });
+  }
+
+  private cancel(id: number): void {
+    if (this.pending.has(id) && this.state === 'open') this.write({ jsonrpc: '2.0', method: CANCEL_REQUEST, params: { id } });
+  }
+
+  /** Handles one incoming message: a request, a notification or a response. */
+  private receive(m: RpcMessage): void {
+    if (this.state === 'disposed') return;
+    if (typeof m.method === 'string') {
+      if (typeof m.id === 'number' || typeof m.id === 'string') this.handleRequest(m.id, m.method, m.params);
+      else if (m.id === undefined) this.handleNotification(m.method, m.params);
+      else this.write({ jsonrpc: '2.0', id: null, error: { code: RpcErrorCode.InvalidRequest, message: 'a request id must be a string or a number' } });
+      return;
+    }
+    if (typeof m.id !== 'number') return; // not an id this side gave: nothing waits for it
+    const p = this.pending.get(m.id);
+    if (!p) return;
+    this.pending.delete(m.id);
+    p.cancel.dispose();
+    if (m.error) p.reject(new ResponseError(m.error.code as number, m.error.message as string, m.error.data));
+    else if (m.result !== undefined) p.resolve(m.result);
+    else p.reject(new Error('The received response has neither a result nor an error property.'));
+  }
+
+  private handleNotification(method: string, params: unknown): void {
+    // Other notifications mean nothing to either side and are ignored.
+    if (method !== CANCEL_REQUEST) return;
+    const id = (params as { id?: unknown } | null)?.id;
+    this.running.get(id)?.cancel();
+  }
+
+  private handleRequest(id: number | string, method: string, params: unknown): void {
+    const handler = this.handlers.get(method);
+    if (!handler) return this.reply(id, new ResponseError(RpcErrorCode.MethodNotFound, `Unhandled method ${method}`));
+    const token = new RequestToken();
+    this.running.set(id, token);
+    let result: unknown;
+    try {
+      result = handler(params, token);
+    } catch (e) {
+      this.running.delete(id);
+      return this.reply(id, errorOf(method, e));
+    }
+    if (!(result instanceof Promise)) {
+      this.running.delete(id);
+      return this.reply(id, result);
+    }
+    result.then(
+      (r: unknown) => {
+        this.running.delete(id);
+        this.reply(id, r);
+      },
+      (e: unknown) => {
+        this.running.delete(id);
+        this.reply(id, errorOf(method, e));
+      },
+    );
+  }
+
+  private reply(id: number | string, resultOrError: unknown): void {
+    if (this.state === 'disposed') return;
+    if (resultOrError instanceof ResponseError) this.write({ jsonrpc: '2.0', id, error: resultOrError.toJson() });
+    else this.write({ jsonrpc: '2.0', id, result: resultOrError === undefined ? null : resultOrError });
+  }
+
+  /** The stream ended: no more requests can be sent; those in flight stay until disposed. */
+  closed(): void {
+    if (this.state !== 'open') return;
+    this.state = 'closed';
+    for (const l of [...this.closeListeners]) l();
+  }
+
+  /** Stops handling messages; requests in flight are rejected. */
+  dispose(): void {
+    if (this.state === 'disposed') return;
+    this.state = 'disposed';
+    const error = new ResponseError(RpcErrorCode.PendingResponseRejected, 'Pending response rejected since connection got disposed');
+    const pending = [...this.pending.values()];
+    this.pending.clear();
+    this.running.clear();
+    for (const p of pending) {
+      p.cancel.dispose();
+      p.reject(error);
+    }
+  }
+}
+
+/** A handler's failure as the error response: its own ResponseError, else an internal error naming it. */
+function errorOf(method: string, e: unknown): ResponseError<unknown> {
+  if (e instanceof ResponseError) return e;
+  const message = (e as { message?: unknown } | null)?.message;
+  return typeof message === 'string'
+    ? new ResponseError(RpcErrorCode.InternalError, `Request ${method} failed with message: ${message}`)
+    : new ResponseError(RpcErrorCode.InternalError, `Request ${method} failed unexpectedly without providing any details.`);
+}
