@@ -286,6 +286,8 @@ export class BackupSession {
   private readonly disabledClasses: Guid[] = [];
   private readonly disabledInstances: Guid[] = [];
   private records: WriterRecord[] | undefined;
+  /** The records by canonical instance id, made on first lookup. */
+  private recordById: Map<string, WriterRecord> | undefined;
   private selection: BackupSelection | undefined;
   private set: SnapshotSetCreation | undefined;
   private readonly volumes: string[] = [];
@@ -453,6 +455,7 @@ export class BackupSession {
       return { entry, metadata };
     });
     if (signal?.aborted) throw new OperationCancelled('gatherWriterMetadata');
+    this.recordById = undefined;
     this.records = results
       .filter((r) => r !== undefined)
       .map(({ entry, metadata }) => ({ entry, metadata, state: WriterState.STABLE, hr: 0, hrApplication: 0, applicationMessage: '', participant: false, out: false, thawSent: false, postSnapshotDone: false }));
@@ -488,7 +491,11 @@ export class BackupSession {
   }
 
   private record(instanceId: string, call: string): WriterRecord {
-    const r = this.gathered(call).find((x) => x.entry.instanceId.equals(instanceId));
+    const records = this.gathered(call);
+    // By canonical id: one GUID parse per call, not one per writer.
+    const id = Guid.tryParse(instanceId)?.value;
+    this.recordById ??= new Map(records.map((x) => [x.entry.instanceId.value, x]));
+    const r = id === undefined ? undefined : this.recordById.get(id);
     if (!r) throw new VssError('VSS_E_OBJECT_NOT_FOUND', `${call}: no writer instance ${instanceId} answered gatherWriterMetadata in this session`);
     return r;
   }
@@ -1133,11 +1140,12 @@ export class BackupSession {
     perWriter?: (r: WriterRecord) => AbortSignal,
     snapshotSetId?: Guid,
   ): Promise<void> {
+    const session = { context: this.eventContext(), snapshotSetId: (snapshotSetId ?? this.set?.snapshotSetId ?? Guid.NULL).toString() };
     await this.fanOut(records, deadlineMs, signal, async (r, scope) => {
       const own = perWriter?.(r);
       const combined = combineSignals([scope.signal, own]);
       try {
-        const outcome = await this.dispatch(r.entry, event, { deadline: scope.deadline, signal: combined.signal, windowSignal: own, snapshotSetId, record: r }, (res) =>
+        const outcome = await this.dispatch(r.entry, event, { deadline: scope.deadline, signal: combined.signal, windowSignal: own, session, record: r }, (res) =>
           this.mergeBcd(r, event, res.bcdXml),
         );
         this.apply(r, event, outcome);
@@ -1195,13 +1203,13 @@ export class BackupSession {
     return this.mode === 'restore' ? r.restoring : this.bcd.findWriter(r.entry.writerId, r.entry.instanceId);
   }
 
-  private writerBcd(r: WriterRecord): string {
+  /** The document a writer is sent: the session's backup state with only the writer's own part. */
+  private writerBcd(mine: WriterComponents): string {
     const doc = new BackupComponentsDocument();
     doc.setBackupState({ selectComponents: this.bcd.selectComponents, bootableSystemStateBackup: this.bcd.bootableSystemStateBackup, backupType: this.bcd.backupType, partialFileSupport: this.bcd.partialFileSupport });
     doc.snapshotSetId = this.bcd.snapshotSetId;
     doc.restoreType = this.bcd.restoreType;
-    const mine = this.ownPart(r);
-    if (mine) doc.writers.push(mine);
+    doc.writers.push(mine);
     return writeBackupComponents(doc);
   }
 
@@ -1237,20 +1245,28 @@ export class BackupSession {
   private async dispatch(
     entry: WriterEntry,
     event: WriterEventName,
-    opts: { deadline?: Deadline | undefined; signal?: AbortSignal | undefined; windowSignal?: AbortSignal | undefined; snapshotSetId?: Guid | undefined; record?: WriterRecord },
+    opts: {
+      deadline?: Deadline | undefined;
+      signal?: AbortSignal | undefined;
+      windowSignal?: AbortSignal | undefined;
+      /** The session's context and snapshot set, the same for every writer of a fan-out; none for Identify. */
+      session?: { context: SessionContext; snapshotSetId: string } | undefined;
+      record?: WriterRecord;
+    },
     accept: (r: EventResult) => void,
   ): Promise<Outcome> {
     const started = this.host.clock.now();
     let outcome: Outcome;
     try {
       if (entry.gone) throw new Gone();
-      const params: EventParams = {
-        event,
-        instanceId: entry.instanceId.toString(),
-        ...(event === 'Identify' ? {} : { sessionId: this.id, context: this.eventContext() }),
-        ...(event === 'Identify' ? {} : { snapshotSetId: (opts.snapshotSetId ?? this.set?.snapshotSetId ?? Guid.NULL).toString() }),
-        ...(opts.record && BCD_EVENTS.includes(event) && this.ownPart(opts.record) ? { bcdXml: this.writerBcd(opts.record) } : {}),
-      };
+      const params: EventParams = { event, instanceId: entry.instanceId.toString() };
+      if (opts.session) {
+        params.sessionId = this.id;
+        params.context = opts.session.context;
+        params.snapshotSetId = opts.session.snapshotSetId;
+      }
+      const own = opts.record && BCD_EVENTS.includes(event) ? this.ownPart(opts.record) : undefined;
+      if (own) params.bcdXml = this.writerBcd(own);
       const settled = await untilSettled(entry.link, params, opts.signal);
       if (settled.kind === 'gone') throw new Gone();
       if (settled.kind === 'stopped') {
@@ -1284,9 +1300,9 @@ export class BackupSession {
       writerId: entry.writerId.toString(),
       instanceId: entry.instanceId.toString(),
       writerName: entry.sub.writerName,
-      ...(outcome.hr ? { hr: outcome.hr >>> 0 } : {}),
-      ...(outcome.applicationMessage ? { message: outcome.applicationMessage } : {}),
     };
+    if (outcome.hr) entryLine.hr = outcome.hr >>> 0;
+    if (outcome.applicationMessage) entryLine.message = outcome.applicationMessage;
     this.timeline.add(entryLine);
     if (outcome.answer !== 'ok') this.host.log('warn', `${event} to ${entry.label()}: ${outcome.answer}`, { sessionId: this.id, hr: hresultName(outcome.hr), message: outcome.applicationMessage });
     return outcome;
