@@ -1,13 +1,12 @@
 // Binds the coordinator to JSON-RPC peers: the handshake, then the requester's session and
 // admin calls or the writer's subscription and events. Each peer's mistakes are answered to
 // that peer alone; nothing a peer sends can stop the coordinator serving the others.
-import { setMaxListeners } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { ResponseError } from 'vscode-jsonrpc/node';
 import type { z } from 'zod';
 import { AdminMethods } from '../protocol/admin.js';
 import { parseParams, toResponseError } from '../protocol/errors.js';
-import type { CancellationToken } from '../protocol/connection.js';
+import type { CancellationToken, RpcCall } from '../protocol/connection.js';
 import { openPeer, RpcErrorCode, type Peer } from '../protocol/framing.js';
 import { HELLO, HelloParams, PROTOCOL_VERSION, type HelloResult } from '../protocol/handshake.js';
 import { RequesterMethods } from '../protocol/requester-calls.js';
@@ -149,14 +148,7 @@ export function attachRequester(co: Coordinator, stream: Duplex, opts: AttachOpt
 export function attachWriter(co: Coordinator, stream: Duplex, opts: AttachOptions = {}): void {
   const { peer, handle } = handshake(co, stream, 'writer', opts);
   let entry: WriterEntry | undefined;
-  const gone = new AbortController();
-  // Every event in flight to this writer listens for its going.
-  setMaxListeners(0, gone.signal);
-  void peer.closed.then(() => gone.abort());
-  const link: WriterLink = {
-    gone: gone.signal,
-    sendEvent: (params: EventParams, signal: AbortSignal | undefined) => peer.connection.sendRequest(EVENT, params, signal) as Promise<EventResult>,
-  };
+  const link: WriterLink = { sendEvent: (params: EventParams) => peer.connection.call(EVENT, params) as RpcCall<EventResult> };
   handle(SUBSCRIBE, SubscribeParams, (p) => {
     if (entry && !entry.gone) throw new VssError('VSS_E_WRITER_ALREADY_SUBSCRIBED', `this connection already subscribed writer instance ${entry.instanceId.toString()}; one writer per connection`);
     entry = co.subscribe(

@@ -2,10 +2,10 @@
 // §4.1, the events of §4 and §16, writer status of §7, Abort and BackupShutdown of §8; or,
 // initialized for restore, the restore sequence of §5 with the selection rules of §13.3/§14.
 import { randomUUID } from 'node:crypto';
-import { setMaxListeners } from 'node:events';
 import type { SnapshotManager, SnapshotSetCreation } from '../providers/index.js';
 import { resolveVolume } from '../providers/index.js';
 import type { TimelineEntryWire } from '../protocol/admin.js';
+import { ConnectionClosed } from '../protocol/connection.js';
 import type { WriterStatusWire, SnapshotPropertiesWire } from '../protocol/requester-calls.js';
 import { BCD_EVENTS, EventResult, type EventParams, type SessionContext, type WriterEventName } from '../protocol/writer-events.js';
 import {
@@ -137,79 +137,78 @@ class WindowExpired extends Error {}
 type Settled = { kind: 'answer'; r: unknown } | { kind: 'gone' } | { kind: 'stopped' };
 
 /**
- * Sends one event and settles on the writer's answer, its connection going, or `signal`
- * aborting, whichever comes first. Only event listeners, removed when it settles: a promise
- * reaction on the connection's lifetime would stay until the writer disconnects, one per event.
+ * One event sent to many writers at once, under one deadline timer and one listener on each
+ * cancellation signal for them all: when either fires, every event still unanswered is settled
+ * as stopped and cancelled on its writer's side. (A timer and listeners per writer cost more
+ * than the event itself; a promise reaction per event on the writer's connection kept each
+ * event's state alive until the writer disconnected.)
  */
-function untilSettled(link: WriterLink, params: EventParams, signal: AbortSignal | undefined): Promise<Settled> {
-  return new Promise<Settled>((resolve, reject) => {
-    let done = false;
-    const finish = (): boolean => {
-      if (done) return false;
-      done = true;
-      link.gone.removeEventListener('abort', onGone);
-      signal?.removeEventListener('abort', onStop);
-      return true;
-    };
-    const onGone = (): void => void (finish() && resolve({ kind: 'gone' }));
-    const onStop = (): void => void (finish() && resolve({ kind: 'stopped' }));
-    link.sendEvent(params, signal).then(
-      (r) => finish() && resolve({ kind: 'answer', r }),
-      (e: unknown) => finish() && reject(e as Error),
-    );
-    // Checked after sending: the event still goes to a writer already given up on.
-    if (link.gone.aborted) return onGone();
-    if (signal?.aborted) return onStop();
-    link.gone.addEventListener('abort', onGone, { once: true });
-    signal?.addEventListener('abort', onStop, { once: true });
-  });
-}
-
-/**
- * One signal that aborts when any of `signals` does, with its listeners removed by
- * `dispose`. (Node 20's AbortSignal.any keeps its sources' listeners until garbage
- * collection: one per event per writer made every event slower than the last.) With
- * `owned`, a lone signal is wrapped too: a fan-out hangs a listener per writer on the result,
- * which therefore has no listener limit, and the caller's signal gets one.
- */
-function combineSignals(signals: readonly (AbortSignal | undefined)[], owned = false): { signal: AbortSignal | undefined; dispose: () => void } {
-  const live = signals.filter((s): s is AbortSignal => s !== undefined);
-  if (live.length === 0 || (live.length === 1 && !owned)) return { signal: live[0], dispose: () => undefined };
-  const ac = new AbortController();
-  setMaxListeners(0, ac.signal);
-  const onAbort = function (this: AbortSignal): void {
-    ac.abort(this.reason);
-  };
-  for (const s of live) {
-    if (s.aborted) ac.abort(s.reason);
-    else s.addEventListener('abort', onAbort, { once: true });
-  }
-  return { signal: ac.signal, dispose: () => live.forEach((s) => s.removeEventListener('abort', onAbort)) };
-}
-
-/** The deadline of one fan-out: a single timer for every writer the event goes to. */
-class Deadline {
-  private readonly ac = new AbortController();
-  private readonly timer: TimerHandle;
+class FanOut {
+  /** The deadline passed (as opposed to a cancellation or a freeze window). */
   expired = false;
+  private stopped = false;
+  private readonly inFlight = new Set<() => void>();
+  private readonly timer: TimerHandle | undefined;
+  private readonly onAbort = (): void => this.stop();
 
   constructor(
     clock: Clock,
-    readonly ms: number,
+    readonly deadlineMs: number | undefined,
+    private readonly signals: readonly (AbortSignal | undefined)[],
   ) {
-    setMaxListeners(0, this.ac.signal);
-    this.timer = clock.setTimer(ms, () => {
-      this.expired = true;
-      this.ac.abort();
+    if (deadlineMs !== undefined) {
+      this.timer = clock.setTimer(deadlineMs, () => {
+        this.expired = true;
+        this.stop();
+      });
+    }
+    for (const s of signals) {
+      if (s?.aborted) this.stopped = true;
+      else s?.addEventListener('abort', this.onAbort, { once: true });
+    }
+  }
+
+  private stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const stop of [...this.inFlight]) stop();
+  }
+
+  /** Ends the fan-out: its timer and listeners go. */
+  end(): void {
+    this.timer?.cancel();
+    for (const s of this.signals) s?.removeEventListener('abort', this.onAbort);
+  }
+
+  /**
+   * Sends one event and settles on the writer's answer, its connection going, the fan-out
+   * stopping or the writer's own freeze window closing, whichever comes first.
+   */
+  send(link: WriterLink, params: EventParams, window: AbortSignal | undefined): Promise<Settled> {
+    return new Promise<Settled>((resolve, reject) => {
+      const call = link.sendEvent(params);
+      let done = false;
+      const finish = (): boolean => {
+        if (done) return false;
+        done = true;
+        this.inFlight.delete(stop);
+        window?.removeEventListener('abort', stop);
+        return true;
+      };
+      const stop = (): void => {
+        if (!finish()) return;
+        call.cancel();
+        resolve({ kind: 'stopped' });
+      };
+      call.answer.then(
+        (r) => finish() && resolve({ kind: 'answer', r }),
+        (e: unknown) => finish() && (e instanceof ConnectionClosed ? resolve({ kind: 'gone' }) : reject(e as Error)),
+      );
+      // Checked after sending: the event still goes to a writer already given up on.
+      if (this.stopped || window?.aborted) return stop();
+      this.inFlight.add(stop);
+      window?.addEventListener('abort', stop, { once: true });
     });
-  }
-
-  get signal(): AbortSignal {
-    return this.ac.signal;
-  }
-
-  cancel(): void {
-    this.timer.cancel();
   }
 }
 
@@ -440,9 +439,9 @@ export class BackupSession {
     if (this.prepareForBackupSent) this.badState('gatherWriterMetadata after prepareForBackup; gather metadata before preparing');
     if (this.preRestoreState !== 'not-sent') this.badState('gatherWriterMetadata after preRestore; gather metadata before preRestore');
     const writers = this.host.registry.list().filter((e) => !e.gone && this.enabled(e));
-    const results = await this.fanOut(writers, this.host.timeouts.eventMs.Identify, signal, async (entry, scope) => {
+    const results = await this.fanOut(writers, this.host.timeouts.eventMs.Identify, [signal], async (entry, fan) => {
       let metadata: WriterMetadata | undefined;
-      const outcome = await this.dispatch(entry, 'Identify', { deadline: scope.deadline, signal: scope.signal }, (r) => {
+      const outcome = await this.dispatch(entry, 'Identify', { fan }, (r) => {
         metadata = this.acceptMetadata(entry, r.metadataXml);
       });
       if (outcome.answer !== 'ok' || !metadata) {
@@ -600,7 +599,7 @@ export class BackupSession {
     if (this.aborted) this.badState('prepareForBackup after abortBackup; release this session and start again');
     this.prepareForBackupSent = true;
     for (const r of records) r.participant = this.participates(r);
-    await this.broadcast(records.filter((r) => r.participant), 'PrepareForBackup', this.host.timeouts.eventMs.PrepareForBackup, signal);
+    await this.broadcast(records.filter((r) => r.participant), 'PrepareForBackup', this.host.timeouts.eventMs.PrepareForBackup, [signal]);
     if (signal?.aborted) throw new OperationCancelled('prepareForBackup');
     this.preparedForBackup = true;
     this.lastCompletedOp = 'prepareForBackup';
@@ -643,7 +642,7 @@ export class BackupSession {
     try {
       // A writer that went away is still sent its next event: dispatch records it as not responding.
       const active = (): WriterRecord[] => (this.records ?? []).filter((r) => r.participant && !r.out);
-      await race(this.broadcast(active(), 'PrepareForSnapshot', this.host.timeouts.eventMs.PrepareForSnapshot, seq.signal), seq.signal);
+      await race(this.broadcast(active(), 'PrepareForSnapshot', this.host.timeouts.eventMs.PrepareForSnapshot, [seq.signal]), seq.signal);
       set.setExcludeFromSnapshot((this.records ?? []).filter((r) => r.participant).flatMap((r) => [...r.metadata.excludeFilesFromSnapshot]));
       if (set.snapshotIds.length) await provider('PrepareSnapshots', set.prepare());
       // Freeze: FRONT_END, then BACK_END, then SYSTEM; one level's writers in parallel.
@@ -657,7 +656,7 @@ export class BackupSession {
           windows.set(r, { ac, cancel: () => t.cancel() });
         }
         frozen.push(...level);
-        await race(this.broadcast(level, 'Freeze', undefined, seq.signal, (r) => windows.get(r)!.ac.signal), seq.signal);
+        await race(this.broadcast(level, 'Freeze', undefined, [seq.signal], (r) => windows.get(r)!.ac.signal), seq.signal);
         this.throwIfSequenceFailed(level, 'Freeze');
       }
       if (set.snapshotIds.length) {
@@ -673,7 +672,7 @@ export class BackupSession {
       for (const rank of [2, 1, 0]) {
         const level = frozen.filter((r) => r.entry.freezeRank === rank && !r.out);
         for (const r of level) r.thawSent = true;
-        await race(this.broadcast(level, 'Thaw', undefined, seq.signal, (r) => windows.get(r)!.ac.signal), seq.signal);
+        await race(this.broadcast(level, 'Thaw', undefined, [seq.signal], (r) => windows.get(r)!.ac.signal), seq.signal);
         for (const r of level) windows.get(r)?.cancel();
         this.throwIfSequenceFailed(level, 'Thaw');
       }
@@ -681,7 +680,7 @@ export class BackupSession {
       // From here on no Abort is ever sent (spec §8): PostSnapshot failures are reported in the status.
       this.postSnapshotStarted = true;
       const post = active();
-      await this.broadcast(post, 'PostSnapshot', this.host.timeouts.eventMs.PostSnapshot, this.stop.signal);
+      await this.broadcast(post, 'PostSnapshot', this.host.timeouts.eventMs.PostSnapshot, [this.stop.signal]);
       for (const r of post) r.postSnapshotDone = true;
     } catch (e) {
       await this.abortSequence(e instanceof Error ? e.message : String(e));
@@ -719,7 +718,7 @@ export class BackupSession {
       await this.providerInFlight?.catch(() => undefined);
       if (this.prepareForBackupSent) {
         const targets = (this.records ?? []).filter((r) => r.participant && !r.entry.gone && !r.postSnapshotDone);
-        await this.broadcast(targets, 'Abort', this.host.timeouts.eventMs.Abort, undefined);
+        await this.broadcast(targets, 'Abort', this.host.timeouts.eventMs.Abort, []);
       }
       if (this.set) {
         try {
@@ -751,12 +750,7 @@ export class BackupSession {
     if (this.backupCompleted) this.badState('backupComplete was already called');
     this.backupCompleted = true;
     const targets = (this.records ?? []).filter((r) => r.participant && !r.out);
-    const stopOrCancel = combineSignals([this.stop.signal, signal]);
-    try {
-      await this.broadcast(targets, 'BackupComplete', this.host.timeouts.eventMs.BackupComplete, stopOrCancel.signal);
-    } finally {
-      stopOrCancel.dispose();
-    }
+    await this.broadcast(targets, 'BackupComplete', this.host.timeouts.eventMs.BackupComplete, [this.stop.signal, signal]);
     if (signal?.aborted) {
       // Cancelling BackupComplete after the snapshot is a way to abort (spec §9); no Abort event after PostSnapshot.
       throw new OperationCancelled('backupComplete');
@@ -846,7 +840,7 @@ export class BackupSession {
       }
       const setId = this.snapshotsCreated && this.set ? this.set.snapshotSetId : Guid.NULL;
       const targets = (this.records ?? []).filter((r) => r.participant && !r.entry.gone);
-      await this.broadcast(targets, 'BackupShutdown', this.host.timeouts.eventMs.BackupShutdown, undefined, undefined, setId);
+      await this.broadcast(targets, 'BackupShutdown', this.host.timeouts.eventMs.BackupShutdown, [], undefined, setId);
       this.note('Release', at, 'ok', reason);
       this.timeline.endedAt = new Date(this.host.clock.now()).toISOString();
       await this.host.sessionEnded(this);
@@ -1067,7 +1061,7 @@ export class BackupSession {
     this.assignRestoreInstances(records);
     sel.close();
     this.preRestoreState = 'running';
-    const run = this.broadcast(records.filter((r) => this.wantsRestoreEvent(r, 'PreRestore')), 'PreRestore', this.host.timeouts.eventMs.PreRestore, this.stop.signal);
+    const run = this.broadcast(records.filter((r) => this.wantsRestoreEvent(r, 'PreRestore')), 'PreRestore', this.host.timeouts.eventMs.PreRestore, [this.stop.signal]);
     this.restoreEvent = run;
     try {
       await run;
@@ -1085,7 +1079,7 @@ export class BackupSession {
     this.postRestoreState = 'running';
     const targets = (this.records ?? []).filter((r) => this.wantsRestoreEvent(r, 'PostRestore'));
     // No stop signal: a requester that disconnects now still lets the writers finish (release waits).
-    const run = this.broadcast(targets, 'PostRestore', this.host.timeouts.eventMs.PostRestore, undefined);
+    const run = this.broadcast(targets, 'PostRestore', this.host.timeouts.eventMs.PostRestore, []);
     this.restoreEvent = run;
     try {
       await run;
@@ -1132,44 +1126,34 @@ export class BackupSession {
 
   // ---- events ---------------------------------------------------------------------------
 
+  /**
+   * Sends `event` to every writer of `records` at once and records each outcome. It stops
+   * waiting at the deadline or when a signal aborts; `perWriter` gives a writer its own
+   * stop (the freeze window).
+   */
   private async broadcast(
     records: WriterRecord[],
     event: WriterEventName,
     deadlineMs: number | undefined,
-    signal: AbortSignal | undefined,
+    signals: readonly (AbortSignal | undefined)[],
     perWriter?: (r: WriterRecord) => AbortSignal,
     snapshotSetId?: Guid,
   ): Promise<void> {
     const session = { context: this.eventContext(), snapshotSetId: (snapshotSetId ?? this.set?.snapshotSetId ?? Guid.NULL).toString() };
-    await this.fanOut(records, deadlineMs, signal, async (r, scope) => {
-      const own = perWriter?.(r);
-      const combined = combineSignals([scope.signal, own]);
-      try {
-        const outcome = await this.dispatch(r.entry, event, { deadline: scope.deadline, signal: combined.signal, windowSignal: own, session, record: r }, (res) =>
-          this.mergeBcd(r, event, res.bcdXml),
-        );
-        this.apply(r, event, outcome);
-      } finally {
-        combined.dispose();
-      }
+    await this.fanOut(records, deadlineMs, signals, async (r, fan) => {
+      const outcome = await this.dispatch(r.entry, event, { fan, window: perWriter?.(r), session, record: r }, (res) => this.mergeBcd(r, event, res.bcdXml));
+      this.apply(r, event, outcome);
     });
   }
 
-  /** Runs `each` for every item at once, under one deadline and one cancellation signal for them all. */
-  private async fanOut<T, R>(
-    items: readonly T[],
-    deadlineMs: number | undefined,
-    signal: AbortSignal | undefined,
-    each: (item: T, scope: { deadline: Deadline | undefined; signal: AbortSignal | undefined }) => Promise<R>,
-  ): Promise<R[]> {
+  /** Runs `each` for every item at once, under one FanOut. */
+  private async fanOut<T, R>(items: readonly T[], deadlineMs: number | undefined, signals: readonly (AbortSignal | undefined)[], each: (item: T, fan: FanOut) => Promise<R>): Promise<R[]> {
     if (!items.length) return [];
-    const deadline = deadlineMs !== undefined ? new Deadline(this.host.clock, deadlineMs) : undefined;
-    const shared = combineSignals([signal, deadline?.signal], true);
+    const fan = new FanOut(this.host.clock, deadlineMs, signals);
     try {
-      return await Promise.all(items.map((item) => each(item, { deadline, signal: shared.signal })));
+      return await Promise.all(items.map((item) => each(item, fan)));
     } finally {
-      deadline?.cancel();
-      shared.dispose();
+      fan.end();
     }
   }
 
@@ -1246,9 +1230,9 @@ export class BackupSession {
     entry: WriterEntry,
     event: WriterEventName,
     opts: {
-      deadline?: Deadline | undefined;
-      signal?: AbortSignal | undefined;
-      windowSignal?: AbortSignal | undefined;
+      fan: FanOut;
+      /** The writer's freeze window (Freeze, Thaw). */
+      window?: AbortSignal | undefined;
       /** The session's context and snapshot set, the same for every writer of a fan-out; none for Identify. */
       session?: { context: SessionContext; snapshotSetId: string } | undefined;
       record?: WriterRecord;
@@ -1267,11 +1251,11 @@ export class BackupSession {
       }
       const own = opts.record && BCD_EVENTS.includes(event) ? this.ownPart(opts.record) : undefined;
       if (own) params.bcdXml = this.writerBcd(own);
-      const settled = await untilSettled(entry.link, params, opts.signal);
+      const settled = await opts.fan.send(entry.link, params, opts.window);
       if (settled.kind === 'gone') throw new Gone();
       if (settled.kind === 'stopped') {
-        if (opts.windowSignal?.aborted) outcome = { answer: 'timeout', hr: HRESULT.VSS_E_WRITERERROR_TIMEOUT, hrApplication: 0, applicationMessage: '' };
-        else if (opts.deadline?.expired) outcome = { answer: 'timeout', hr: HRESULT.VSS_E_WRITER_NOT_RESPONDING, hrApplication: 0, applicationMessage: `no answer to ${event} within ${opts.deadline.ms} ms` };
+        if (opts.window?.aborted) outcome = { answer: 'timeout', hr: HRESULT.VSS_E_WRITERERROR_TIMEOUT, hrApplication: 0, applicationMessage: '' };
+        else if (opts.fan.expired) outcome = { answer: 'timeout', hr: HRESULT.VSS_E_WRITER_NOT_RESPONDING, hrApplication: 0, applicationMessage: `no answer to ${event} within ${opts.fan.deadlineMs} ms` };
         else outcome = { answer: 'cancelled', hr: 0, hrApplication: 0, applicationMessage: '' };
       } else {
         const parsed = EventResult.safeParse(settled.r);

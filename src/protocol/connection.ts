@@ -63,6 +63,20 @@ class RequestToken implements CancellationToken {
 
 export type RequestHandler = (params: unknown, token: CancellationToken) => unknown;
 
+/** A request's answer never came: the connection closed first (or was already closed). */
+export class ConnectionClosed extends Error {
+  constructor() {
+    super('Connection is closed.');
+    this.name = 'ConnectionClosed';
+  }
+}
+
+/** A request in flight: its answer, and a way to ask the peer to stop (`$/cancelRequest`). */
+export interface RpcCall<T = unknown> {
+  readonly answer: Promise<T>;
+  cancel(): void;
+}
+
 /** What a line carries once it is known to be a JSON-RPC 2.0 message. */
 export interface RpcMessage {
   jsonrpc: '2.0';
@@ -76,7 +90,6 @@ export interface RpcMessage {
 interface Pending {
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
-  cancel: Disposable;
 }
 
 /**
@@ -122,26 +135,28 @@ export class RpcConnection {
   }
 
   /**
-   * Sends a request; resolves with its result, rejects with a ResponseError for its error.
-   * The token or signal cancelling sends `$/cancelRequest`; the answer is still awaited.
+   * Sends a request; resolves with its result, rejects with a ResponseError for its error and
+   * with ConnectionClosed when the connection ends first. The token cancelling sends
+   * `$/cancelRequest`; the answer is still awaited.
    */
-  sendRequest(method: string, params: unknown, cancellation?: CancellationToken | AbortSignal): Promise<unknown> {
-    if (this.state !== 'open') return Promise.reject(new Error(this.state === 'closed' ? 'Connection is closed.' : 'Connection got disposed.'));
+  sendRequest(method: string, params: unknown, token?: CancellationToken): Promise<unknown> {
+    const call = this.call(method, params);
+    if (token?.isCancellationRequested) queueMicrotask(() => call.cancel());
+    else if (token) {
+      const listening = token.onCancellationRequested(() => call.cancel());
+      const stop = (): void => listening.dispose();
+      call.answer.then(stop, stop);
+    }
+    return call.answer;
+  }
+
+  /** Sends a request; `cancel` asks the peer to stop it (the answer is still awaited). */
+  call(method: string, params: unknown): RpcCall {
+    if (this.state !== 'open') return { answer: Promise.reject(this.state === 'closed' ? new ConnectionClosed() : disposedError()), cancel: () => undefined };
     const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      const onCancel = (): void => this.cancel(id);
-      let cancel = NO_LISTENER;
-      if (cancellation instanceof AbortSignal) {
-        if (cancellation.aborted) queueMicrotask(onCancel);
-        else {
-          cancellation.addEventListener('abort', onCancel, { once: true });
-          cancel = { dispose: () => cancellation.removeEventListener('abort', onCancel) };
-        }
-      } else if (cancellation?.isCancellationRequested) queueMicrotask(onCancel);
-      else if (cancellation) cancel = cancellation.onCancellationRequested(onCancel);
-      this.pending.set(id, { resolve, reject, cancel });
-      this.write({ jsonrpc: '2.0', id, method, params });
-    });
+    const answer = new Promise((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    this.write({ jsonrpc: '2.0', id, method, params });
+    return { answer, cancel: () => this.cancel(id) };
   }
 
   private cancel(id: number): void {
@@ -161,7 +176,6 @@ export class RpcConnection {
     const p = this.pending.get(m.id);
     if (!p) return;
     this.pending.delete(m.id);
-    p.cancel.dispose();
     if (m.error) p.reject(new ResponseError(m.error.code as number, m.error.message as string, m.error.data));
     else if (m.result !== undefined) p.resolve(m.result);
     else p.reject(new Error('The received response has neither a result nor an error property.'));
@@ -208,10 +222,11 @@ export class RpcConnection {
     else this.write({ jsonrpc: '2.0', id, result: resultOrError === undefined ? null : resultOrError });
   }
 
-  /** The stream ended: no more requests can be sent; those in flight stay until disposed. */
+  /** The stream ended: no more requests can be sent, those in flight will not be answered. */
   closed(): void {
     if (this.state !== 'open') return;
     this.state = 'closed';
+    this.rejectPending(new ConnectionClosed());
     for (const l of [...this.closeListeners]) l();
   }
 
@@ -219,15 +234,19 @@ export class RpcConnection {
   dispose(): void {
     if (this.state === 'disposed') return;
     this.state = 'disposed';
-    const error = new ResponseError(RpcErrorCode.PendingResponseRejected, 'Pending response rejected since connection got disposed');
+    this.running.clear();
+    this.rejectPending(disposedError());
+  }
+
+  private rejectPending(error: Error): void {
     const pending = [...this.pending.values()];
     this.pending.clear();
-    this.running.clear();
-    for (const p of pending) {
-      p.cancel.dispose();
-      p.reject(error);
-    }
+    for (const p of pending) p.reject(error);
   }
+}
+
+function disposedError(): ResponseError<unknown> {
+  return new ResponseError(RpcErrorCode.PendingResponseRejected, 'Pending response rejected since connection got disposed');
 }
 
 /** A handler's failure as the error response: its own ResponseError, else an internal error naming it. */
