@@ -130,8 +130,29 @@ export function isFailedState(s: WriterState): boolean {
   return s === WriterState.UNKNOWN || (s >= WriterState.FAILED_AT_IDENTIFY && s <= WriterState.FAILED_AT_BACKUPSHUTDOWN);
 }
 
-/** Marks a freeze window that ran out, so the writer's pending event is a timeout. */
-class WindowExpired extends Error {}
+/**
+ * One writer's Freeze→Thaw window (spec §6). When it closes, the writer's event in flight
+ * (Freeze or Thaw) stops, and is recorded as a timeout.
+ */
+class FreezeWindow {
+  closed = false;
+  private stopInFlight: (() => void) | undefined;
+
+  close(): void {
+    this.closed = true;
+    const stop = this.stopInFlight;
+    this.stopInFlight = undefined;
+    stop?.();
+  }
+
+  /** `stop` runs if the window closes while the writer's event is in flight; call the result when it ends. */
+  watch(stop: () => void): () => void {
+    this.stopInFlight = stop;
+    return () => {
+      if (this.stopInFlight === stop) this.stopInFlight = undefined;
+    };
+  }
+}
 
 /** How one event to one writer ended, before its answer is read. */
 type Settled = { kind: 'answer'; r: unknown } | { kind: 'gone' } | { kind: 'stopped' };
@@ -184,15 +205,16 @@ class FanOut {
    * Sends one event and settles on the writer's answer, its connection going, the fan-out
    * stopping or the writer's own freeze window closing, whichever comes first.
    */
-  send(link: WriterLink, params: EventParams, window: AbortSignal | undefined): Promise<Settled> {
+  send(link: WriterLink, params: EventParams, window: FreezeWindow | undefined): Promise<Settled> {
     return new Promise<Settled>((resolve, reject) => {
       const call = link.sendEvent(params);
       let done = false;
+      let unwatch: (() => void) | undefined = undefined;
       const finish = (): boolean => {
         if (done) return false;
         done = true;
         this.inFlight.delete(stop);
-        window?.removeEventListener('abort', stop);
+        unwatch?.();
         return true;
       };
       const stop = (): void => {
@@ -205,9 +227,9 @@ class FanOut {
         (e: unknown) => finish() && (e instanceof ConnectionClosed ? resolve({ kind: 'gone' }) : reject(e as Error)),
       );
       // Checked after sending: the event still goes to a writer already given up on.
-      if (this.stopped || window?.aborted) return stop();
+      if (this.stopped || window?.closed) return stop();
       this.inFlight.add(stop);
-      window?.addEventListener('abort', stop, { once: true });
+      unwatch = window?.watch(stop);
     });
   }
 }
@@ -629,7 +651,9 @@ export class BackupSession {
     this.stop.signal.addEventListener('abort', onStop, { once: true });
     const onCancel = (): void => seq.abort(new OperationCancelled('doSnapshotSet'));
     signal?.addEventListener('abort', onCancel, { once: true });
-    const windows = new Map<WriterRecord, { ac: AbortController; cancel: () => void }>();
+    const windows = new Map<WriterRecord, FreezeWindow>();
+    /** The window timers of each freeze level. */
+    const windowTimers: TimerHandle[][] = [[], [], []];
     const provider = <T>(name: string, p: Promise<T>): Promise<T> => {
       const at = this.host.clock.now();
       this.providerInFlight = p;
@@ -649,14 +673,21 @@ export class BackupSession {
       const frozen: WriterRecord[] = [];
       for (const rank of [0, 1, 2]) {
         const level = active().filter((r) => r.entry.freezeRank === rank);
+        // One timer per window length: the writers of a level are frozen together, and those
+        // with the same window expire together (in order, as with a timer each).
+        const byLength = new Map<number, WriterRecord[]>();
         for (const r of level) {
-          const ac = new AbortController();
+          windows.set(r, new FreezeWindow());
           const ms = r.entry.sub.freezeTimeoutMs ?? this.host.timeouts.freezeWindowMs;
-          const t = this.host.clock.setTimer(ms, () => this.windowExpired(r, ac, seq, ms));
-          windows.set(r, { ac, cancel: () => t.cancel() });
+          const group = byLength.get(ms);
+          if (group) group.push(r);
+          else byLength.set(ms, [r]);
+        }
+        for (const [ms, group] of byLength) {
+          windowTimers[rank]!.push(this.host.clock.setTimer(ms, () => group.forEach((r) => this.windowExpired(r, windows.get(r)!, seq, ms))));
         }
         frozen.push(...level);
-        await race(this.broadcast(level, 'Freeze', undefined, [seq.signal], (r) => windows.get(r)!.ac.signal), seq.signal);
+        await race(this.broadcast(level, 'Freeze', undefined, [seq.signal], (r) => windows.get(r)!), seq.signal);
         this.throwIfSequenceFailed(level, 'Freeze');
       }
       if (set.snapshotIds.length) {
@@ -672,8 +703,8 @@ export class BackupSession {
       for (const rank of [2, 1, 0]) {
         const level = frozen.filter((r) => r.entry.freezeRank === rank && !r.out);
         for (const r of level) r.thawSent = true;
-        await race(this.broadcast(level, 'Thaw', undefined, [seq.signal], (r) => windows.get(r)!.ac.signal), seq.signal);
-        for (const r of level) windows.get(r)?.cancel();
+        await race(this.broadcast(level, 'Thaw', undefined, [seq.signal], (r) => windows.get(r)!), seq.signal);
+        for (const t of windowTimers[rank]!) t.cancel();
         this.throwIfSequenceFailed(level, 'Thaw');
       }
       if (seq.signal.aborted) throw seq.signal.reason as Error;
@@ -687,17 +718,17 @@ export class BackupSession {
       if (e instanceof OperationCancelled || VssError.is(e)) throw e;
       throw new VssError('VSS_E_UNEXPECTED', (e as Error).message, { cause: e });
     } finally {
-      for (const w of windows.values()) w.cancel();
+      for (const t of windowTimers.flat()) t.cancel();
       this.stop.signal.removeEventListener('abort', onStop);
       signal?.removeEventListener('abort', onCancel);
     }
   }
 
   /** The Freeze→Thaw window of one writer ran out: it fails with VSS_E_WRITERERROR_TIMEOUT and the set is aborted. */
-  private windowExpired(r: WriterRecord, ac: AbortController, seq: AbortController, ms: number): void {
+  private windowExpired(r: WriterRecord, window: FreezeWindow, seq: AbortController, ms: number): void {
     if (r.out || this.postSnapshotStarted) return;
     this.fail(r, r.thawSent ? 'Thaw' : 'Freeze', { answer: 'timeout', hr: HRESULT.VSS_E_WRITERERROR_TIMEOUT, hrApplication: 0, applicationMessage: `no Thaw within the ${ms} ms freeze window` });
-    ac.abort(new WindowExpired());
+    window.close();
     seq.abort(new VssError('VSS_E_WRITERERROR_TIMEOUT', `${r.entry.label()} was frozen longer than its ${ms} ms window; the snapshot set was aborted. Retry when the system is less busy, or give the writer a longer freeze timeout`));
   }
 
@@ -1136,7 +1167,7 @@ export class BackupSession {
     event: WriterEventName,
     deadlineMs: number | undefined,
     signals: readonly (AbortSignal | undefined)[],
-    perWriter?: (r: WriterRecord) => AbortSignal,
+    perWriter?: (r: WriterRecord) => FreezeWindow,
     snapshotSetId?: Guid,
   ): Promise<void> {
     const session = { context: this.eventContext(), snapshotSetId: (snapshotSetId ?? this.set?.snapshotSetId ?? Guid.NULL).toString() };
@@ -1232,7 +1263,7 @@ export class BackupSession {
     opts: {
       fan: FanOut;
       /** The writer's freeze window (Freeze, Thaw). */
-      window?: AbortSignal | undefined;
+      window?: FreezeWindow | undefined;
       /** The session's context and snapshot set, the same for every writer of a fan-out; none for Identify. */
       session?: { context: SessionContext; snapshotSetId: string } | undefined;
       record?: WriterRecord;
@@ -1254,7 +1285,7 @@ export class BackupSession {
       const settled = await opts.fan.send(entry.link, params, opts.window);
       if (settled.kind === 'gone') throw new Gone();
       if (settled.kind === 'stopped') {
-        if (opts.window?.aborted) outcome = { answer: 'timeout', hr: HRESULT.VSS_E_WRITERERROR_TIMEOUT, hrApplication: 0, applicationMessage: '' };
+        if (opts.window?.closed) outcome = { answer: 'timeout', hr: HRESULT.VSS_E_WRITERERROR_TIMEOUT, hrApplication: 0, applicationMessage: '' };
         else if (opts.fan.expired) outcome = { answer: 'timeout', hr: HRESULT.VSS_E_WRITER_NOT_RESPONDING, hrApplication: 0, applicationMessage: `no answer to ${event} within ${opts.fan.deadlineMs} ms` };
         else outcome = { answer: 'cancelled', hr: 0, hrApplication: 0, applicationMessage: '' };
       } else {
