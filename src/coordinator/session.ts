@@ -7,7 +7,7 @@ import { resolveVolume } from '../providers/index.js';
 import type { TimelineEntryWire } from '../protocol/admin.js';
 import { ConnectionClosed } from '../protocol/connection.js';
 import type { WriterStatusWire, SnapshotPropertiesWire } from '../protocol/requester-calls.js';
-import { BCD_EVENTS, EventResult, type EventParams, type SessionContext, type WriterEventName } from '../protocol/writer-events.js';
+import { BCD_EVENTS, EventResult, usualEventResult, type EventParams, type SessionContext, type WriterEventName } from '../protocol/writer-events.js';
 import {
   BackupComponentsDocument,
   BackupSelection,
@@ -1289,9 +1289,8 @@ export class BackupSession {
         else if (opts.fan.expired) outcome = { answer: 'timeout', hr: HRESULT.VSS_E_WRITER_NOT_RESPONDING, hrApplication: 0, applicationMessage: `no answer to ${event} within ${opts.fan.deadlineMs} ms` };
         else outcome = { answer: 'cancelled', hr: 0, hrApplication: 0, applicationMessage: '' };
       } else {
-        const parsed = EventResult.safeParse(settled.r);
-        if (!parsed.success) throw new VssError('VSS_E_UNEXPECTED_WRITER_ERROR', `the writer's answer to ${event} is not an EventResult (see docs/protocol.md)`);
-        const res = parsed.data;
+        const res = usualEventResult(settled.r) ?? EventResult.safeParse(settled.r).data;
+        if (!res) throw new VssError('VSS_E_UNEXPECTED_WRITER_ERROR', `the writer's answer to ${event} is not an EventResult (see docs/protocol.md)`);
         const f = res.failure;
         const failHr = f && f.hr !== 'S_OK' ? HRESULT[f.hr as HResultName] : 0;
         if (!res.ok) outcome = { answer: 'veto', hr: failHr || HRESULT.VSS_E_WRITERERROR_NONRETRYABLE, hrApplication: f?.hrApplication ?? 0, applicationMessage: f?.applicationMessage ?? '' };

@@ -8,7 +8,7 @@ import { ResponseError } from 'vscode-jsonrpc/node';
 import { RpcClient, type Endpoint } from '../protocol/client.js';
 import type { CancellationToken } from '../protocol/connection.js';
 import { fromWireError, parseParams } from '../protocol/errors.js';
-import { EVENT, EventParams, SUBSCRIBE, SubscribeResult, UNSUBSCRIBE, type EventResult, type SessionContext, type WriterEventName, type WriterFailure } from '../protocol/writer-events.js';
+import { EVENT, EventParams, usualEventParams, SUBSCRIBE, SubscribeResult, UNSUBSCRIBE, type EventResult, type SessionContext, type WriterEventName, type WriterFailure } from '../protocol/writer-events.js';
 import {
   ApplicationLevel,
   BackupComponentsDocument,
@@ -331,7 +331,7 @@ export class Writer extends EventEmitter {
   }
 
   private async handleEvent(raw: unknown, token: CancellationToken): Promise<EventResult> {
-    const p = parseParams(EventParams, raw, EVENT);
+    const p = usualEventParams(raw) ?? parseParams(EventParams, raw, EVENT);
     const ctx = new EventState(this, p.event, p.sessionId, p.snapshotSetId ? Guid.parse(p.snapshotSetId) : undefined, p.context, token);
     if (p.event === 'Identify') return eventStorage.run(ctx, () => this.identify(ctx));
     let doc: BackupComponentsDocument | undefined;
