@@ -245,7 +245,7 @@ export function attr(name: string, value: string | number | undefined): string {
  */
 export class XmlSink {
   private parts: string[] = [];
-  private readonly chunks: string[] = [];
+  private chunks: string[] = [];
 
   push(piece: string): void {
     this.parts.push(piece);
@@ -255,9 +255,37 @@ export class XmlSink {
     }
   }
 
-  toString(): string {
+  /** The document written so far; the sink is empty after. */
+  take(): string {
     this.chunks.push(this.parts.join(''));
+    const text = this.chunks.join('');
+    this.clear();
+    return text;
+  }
+
+  clear(): void {
     this.parts = [];
-    return this.chunks.join('');
+    this.chunks = [];
+  }
+}
+
+/** The sink between documents; a nested write makes its own. */
+let idleSink: XmlSink | undefined;
+
+/**
+ * Writes one document into a sink reused from one document to the next, as readXml reuses
+ * its parser: a sink made and dropped per document lost its hidden class at every full GC,
+ * and the writers that fill it their optimized code.
+ */
+export function writeXml(write: (out: XmlSink) => void): string {
+  const out = idleSink ?? new XmlSink();
+  idleSink = undefined;
+  try {
+    write(out);
+    return out.take();
+  } finally {
+    // Empty after take(); after a throw, the partial document goes.
+    out.clear();
+    idleSink = out;
   }
 }
