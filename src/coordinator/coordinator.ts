@@ -68,7 +68,7 @@ export class Coordinator {
         this.recent.push(s.timeline);
         if (this.recent.length > 50) this.recent.shift();
         try {
-          await this.timelines.save(s.timeline);
+          this.timelines.save(s.timeline);
         } catch (e) {
           this.log('error', 'could not save the session timeline', { sessionId: s.id, error: (e as Error).message });
         }

@@ -1,6 +1,7 @@
 // The writer registry: one entry per subscribed writer connection. The instance id is minted
 // here, per connection; a second live writer with the same class id and instance name is
 // refused, since requesters could not tell the two apart.
+import type { RpcCall } from '../protocol/connection.js';
 import type { EventParams, EventResult } from '../protocol/writer-events.js';
 import { VssError } from '../vss/errors.js';
 import { Guid } from '../vss/guid.js';
@@ -8,9 +9,11 @@ import { ApplicationLevel, WriterState } from '../vss/enums.js';
 
 /** How the coordinator reaches one writer: the RPC connection, or anything that answers events. */
 export interface WriterLink {
-  sendEvent(params: EventParams, signal: AbortSignal): Promise<EventResult>;
-  /** Resolves when the writer's connection is gone. */
-  readonly closed: Promise<void>;
+  /**
+   * Sends one event. Its answer rejects with ConnectionClosed (src/protocol/connection.ts) when
+   * the writer's connection is gone before it answers; `cancel` asks the writer to stop.
+   */
+  sendEvent(params: EventParams): RpcCall<EventResult>;
 }
 
 export interface WriterSubscription {

@@ -2,17 +2,18 @@
 // admin calls or the writer's subscription and events. Each peer's mistakes are answered to
 // that peer alone; nothing a peer sends can stop the coordinator serving the others.
 import type { Duplex } from 'node:stream';
-import { CancellationTokenSource, ResponseError, type CancellationToken } from 'vscode-jsonrpc/node';
+import { ResponseError } from 'vscode-jsonrpc/node';
 import type { z } from 'zod';
 import { AdminMethods } from '../protocol/admin.js';
 import { parseParams, toResponseError } from '../protocol/errors.js';
+import type { CancellationToken, RpcCall } from '../protocol/connection.js';
 import { openPeer, RpcErrorCode, type Peer } from '../protocol/framing.js';
 import { HELLO, HelloParams, PROTOCOL_VERSION, type HelloResult } from '../protocol/handshake.js';
 import { RequesterMethods } from '../protocol/requester-calls.js';
 import { EVENT, SUBSCRIBE, SubscribeParams, UNSUBSCRIBE, type EventParams, type EventResult } from '../protocol/writer-events.js';
 import { Guid, VssError } from '../vss/index.js';
 import type { Coordinator } from './coordinator.js';
-import type { WriterEntry } from './registry.js';
+import type { WriterEntry, WriterLink } from './registry.js';
 import { OperationCancelled, type BackupSession } from './session.js';
 
 export const SERVER_VERSION = '0.1.0';
@@ -147,20 +148,7 @@ export function attachRequester(co: Coordinator, stream: Duplex, opts: AttachOpt
 export function attachWriter(co: Coordinator, stream: Duplex, opts: AttachOptions = {}): void {
   const { peer, handle } = handshake(co, stream, 'writer', opts);
   let entry: WriterEntry | undefined;
-  const link = {
-    closed: peer.closed,
-    sendEvent: async (params: EventParams, signal: AbortSignal): Promise<EventResult> => {
-      const cts = new CancellationTokenSource();
-      const onAbort = (): void => cts.cancel();
-      signal.addEventListener('abort', onAbort, { once: true });
-      try {
-        return (await peer.connection.sendRequest(EVENT, params, cts.token)) as EventResult;
-      } finally {
-        signal.removeEventListener('abort', onAbort);
-        cts.dispose();
-      }
-    },
-  };
+  const link: WriterLink = { sendEvent: (params: EventParams) => peer.connection.call(EVENT, params) as RpcCall<EventResult> };
   handle(SUBSCRIBE, SubscribeParams, (p) => {
     if (entry && !entry.gone) throw new VssError('VSS_E_WRITER_ALREADY_SUBSCRIBED', `this connection already subscribed writer instance ${entry.instanceId.toString()}; one writer per connection`);
     entry = co.subscribe(

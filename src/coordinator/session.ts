@@ -5,8 +5,9 @@ import { randomUUID } from 'node:crypto';
 import type { SnapshotManager, SnapshotSetCreation } from '../providers/index.js';
 import { resolveVolume } from '../providers/index.js';
 import type { TimelineEntryWire } from '../protocol/admin.js';
+import { ConnectionClosed } from '../protocol/connection.js';
 import type { WriterStatusWire, SnapshotPropertiesWire } from '../protocol/requester-calls.js';
-import { BCD_EVENTS, EventResult, type EventParams, type SessionContext, type WriterEventName } from '../protocol/writer-events.js';
+import { BCD_EVENTS, EventResult, usualEventResult, type EventParams, type SessionContext, type WriterEventName } from '../protocol/writer-events.js';
 import {
   BackupComponentsDocument,
   BackupSelection,
@@ -47,8 +48,8 @@ import {
 } from '../vss/index.js';
 import type { SnapshotProperties } from '../vss/snapshot.js';
 import { attributesOfContext } from '../vss/snapshot.js';
-import type { Clock } from './clock.js';
-import type { WriterEntry, WriterRegistry } from './registry.js';
+import type { Clock, TimerHandle } from './clock.js';
+import type { WriterEntry, WriterLink, WriterRegistry } from './registry.js';
 import { Timeline } from './timeline.js';
 import type { Timeouts } from './timeouts.js';
 
@@ -129,31 +130,108 @@ export function isFailedState(s: WriterState): boolean {
   return s === WriterState.UNKNOWN || (s >= WriterState.FAILED_AT_IDENTIFY && s <= WriterState.FAILED_AT_BACKUPSHUTDOWN);
 }
 
-/** Marks a freeze window that ran out, so the writer's pending event is a timeout. */
-class WindowExpired extends Error {}
+/**
+ * One writer's Freeze→Thaw window (spec §6). When it closes, the writer's event in flight
+ * (Freeze or Thaw) stops, and is recorded as a timeout.
+ */
+class FreezeWindow {
+  closed = false;
+  private stopInFlight: (() => void) | undefined;
 
-function abortedPromise(signal: AbortSignal): Promise<void> {
-  return signal.aborted ? Promise.resolve() : new Promise((r) => signal.addEventListener('abort', () => r(), { once: true }));
+  close(): void {
+    this.closed = true;
+    const stop = this.stopInFlight;
+    this.stopInFlight = undefined;
+    stop?.();
+  }
+
+  /** `stop` runs if the window closes while the writer's event is in flight; call the result when it ends. */
+  watch(stop: () => void): () => void {
+    this.stopInFlight = stop;
+    return () => {
+      if (this.stopInFlight === stop) this.stopInFlight = undefined;
+    };
+  }
 }
 
-/** Rejects as soon as `signal` aborts, with its reason; otherwise as `p`. */
+/** How one event to one writer ended, before its answer is read. */
+type Settled = { kind: 'answer'; r: unknown } | { kind: 'gone' } | { kind: 'stopped' };
+
 /**
- * One signal that aborts when any of `signals` does, with its listeners removed by
- * `dispose`. (Node 20's AbortSignal.any keeps its sources' listeners until garbage
- * collection: one per event per writer made every event slower than the last.)
+ * One event sent to many writers at once, under one deadline timer and one listener on each
+ * cancellation signal for them all: when either fires, every event still unanswered is settled
+ * as stopped and cancelled on its writer's side. (A timer and listeners per writer cost more
+ * than the event itself; a promise reaction per event on the writer's connection kept each
+ * event's state alive until the writer disconnected.)
  */
-function combineSignals(signals: readonly (AbortSignal | undefined)[]): { signal: AbortSignal | undefined; dispose: () => void } {
-  const live = signals.filter((s): s is AbortSignal => s !== undefined);
-  if (live.length <= 1) return { signal: live[0], dispose: () => undefined };
-  const ac = new AbortController();
-  const onAbort = function (this: AbortSignal): void {
-    ac.abort(this.reason);
-  };
-  for (const s of live) {
-    if (s.aborted) ac.abort(s.reason);
-    else s.addEventListener('abort', onAbort, { once: true });
+class FanOut {
+  /** The deadline passed (as opposed to a cancellation or a freeze window). */
+  expired = false;
+  private stopped = false;
+  private readonly inFlight = new Set<() => void>();
+  private readonly timer: TimerHandle | undefined;
+  private readonly onAbort = (): void => this.stop();
+
+  constructor(
+    clock: Clock,
+    readonly deadlineMs: number | undefined,
+    private readonly signals: readonly (AbortSignal | undefined)[],
+  ) {
+    if (deadlineMs !== undefined) {
+      this.timer = clock.setTimer(deadlineMs, () => {
+        this.expired = true;
+        this.stop();
+      });
+    }
+    for (const s of signals) {
+      if (s?.aborted) this.stopped = true;
+      else s?.addEventListener('abort', this.onAbort, { once: true });
+    }
   }
-  return { signal: ac.signal, dispose: () => live.forEach((s) => s.removeEventListener('abort', onAbort)) };
+
+  private stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const stop of [...this.inFlight]) stop();
+  }
+
+  /** Ends the fan-out: its timer and listeners go. */
+  end(): void {
+    this.timer?.cancel();
+    for (const s of this.signals) s?.removeEventListener('abort', this.onAbort);
+  }
+
+  /**
+   * Sends one event and settles on the writer's answer, its connection going, the fan-out
+   * stopping or the writer's own freeze window closing, whichever comes first.
+   */
+  send(link: WriterLink, params: EventParams, window: FreezeWindow | undefined): Promise<Settled> {
+    return new Promise<Settled>((resolve, reject) => {
+      const call = link.sendEvent(params);
+      let done = false;
+      let unwatch: (() => void) | undefined = undefined;
+      const finish = (): boolean => {
+        if (done) return false;
+        done = true;
+        this.inFlight.delete(stop);
+        unwatch?.();
+        return true;
+      };
+      const stop = (): void => {
+        if (!finish()) return;
+        call.cancel();
+        resolve({ kind: 'stopped' });
+      };
+      call.answer.then(
+        (r) => finish() && resolve({ kind: 'answer', r }),
+        (e: unknown) => finish() && (e instanceof ConnectionClosed ? resolve({ kind: 'gone' }) : reject(e as Error)),
+      );
+      // Checked after sending: the event still goes to a writer already given up on.
+      if (this.stopped || window?.closed) return stop();
+      this.inFlight.add(stop);
+      unwatch = window?.watch(stop);
+    });
+  }
 }
 
 /** `p`, or the signal's reason if it aborts first; the listener goes when `p` settles (the signal outlives many races). */
@@ -229,6 +307,8 @@ export class BackupSession {
   private readonly disabledClasses: Guid[] = [];
   private readonly disabledInstances: Guid[] = [];
   private records: WriterRecord[] | undefined;
+  /** The records by canonical instance id, made on first lookup. */
+  private recordById: Map<string, WriterRecord> | undefined;
   private selection: BackupSelection | undefined;
   private set: SnapshotSetCreation | undefined;
   private readonly volumes: string[] = [];
@@ -381,23 +461,22 @@ export class BackupSession {
     if (this.prepareForBackupSent) this.badState('gatherWriterMetadata after prepareForBackup; gather metadata before preparing');
     if (this.preRestoreState !== 'not-sent') this.badState('gatherWriterMetadata after preRestore; gather metadata before preRestore');
     const writers = this.host.registry.list().filter((e) => !e.gone && this.enabled(e));
-    const results = await Promise.all(
-      writers.map(async (entry) => {
-        let metadata: WriterMetadata | undefined;
-        const outcome = await this.dispatch(entry, 'Identify', { deadlineMs: this.host.timeouts.eventMs.Identify, signal }, (r) => {
-          metadata = this.acceptMetadata(entry, r.metadataXml);
-        });
-        if (outcome.answer !== 'ok' || !metadata) {
-          // No status record for a writer whose Identify failed (spec §7.2).
-          entry.lastState = WriterState.FAILED_AT_IDENTIFY;
-          entry.lastError = outcome.hr;
-          entry.lastApplicationMessage = outcome.applicationMessage;
-          return undefined;
-        }
-        return { entry, metadata };
-      }),
-    );
+    const results = await this.fanOut(writers, this.host.timeouts.eventMs.Identify, [signal], async (entry, fan) => {
+      let metadata: WriterMetadata | undefined;
+      const outcome = await this.dispatch(entry, 'Identify', { fan }, (r) => {
+        metadata = this.acceptMetadata(entry, r.metadataXml);
+      });
+      if (outcome.answer !== 'ok' || !metadata) {
+        // No status record for a writer whose Identify failed (spec §7.2).
+        entry.lastState = WriterState.FAILED_AT_IDENTIFY;
+        entry.lastError = outcome.hr;
+        entry.lastApplicationMessage = outcome.applicationMessage;
+        return undefined;
+      }
+      return { entry, metadata };
+    });
     if (signal?.aborted) throw new OperationCancelled('gatherWriterMetadata');
+    this.recordById = undefined;
     this.records = results
       .filter((r) => r !== undefined)
       .map(({ entry, metadata }) => ({ entry, metadata, state: WriterState.STABLE, hr: 0, hrApplication: 0, applicationMessage: '', participant: false, out: false, thawSent: false, postSnapshotDone: false }));
@@ -433,7 +512,11 @@ export class BackupSession {
   }
 
   private record(instanceId: string, call: string): WriterRecord {
-    const r = this.gathered(call).find((x) => x.entry.instanceId.equals(instanceId));
+    const records = this.gathered(call);
+    // By canonical id: one GUID parse per call, not one per writer.
+    const id = Guid.tryParse(instanceId)?.value;
+    this.recordById ??= new Map(records.map((x) => [x.entry.instanceId.value, x]));
+    const r = id === undefined ? undefined : this.recordById.get(id);
     if (!r) throw new VssError('VSS_E_OBJECT_NOT_FOUND', `${call}: no writer instance ${instanceId} answered gatherWriterMetadata in this session`);
     return r;
   }
@@ -538,7 +621,7 @@ export class BackupSession {
     if (this.aborted) this.badState('prepareForBackup after abortBackup; release this session and start again');
     this.prepareForBackupSent = true;
     for (const r of records) r.participant = this.participates(r);
-    await this.broadcast(records.filter((r) => r.participant), 'PrepareForBackup', this.host.timeouts.eventMs.PrepareForBackup, signal);
+    await this.broadcast(records.filter((r) => r.participant), 'PrepareForBackup', this.host.timeouts.eventMs.PrepareForBackup, [signal]);
     if (signal?.aborted) throw new OperationCancelled('prepareForBackup');
     this.preparedForBackup = true;
     this.lastCompletedOp = 'prepareForBackup';
@@ -568,7 +651,9 @@ export class BackupSession {
     this.stop.signal.addEventListener('abort', onStop, { once: true });
     const onCancel = (): void => seq.abort(new OperationCancelled('doSnapshotSet'));
     signal?.addEventListener('abort', onCancel, { once: true });
-    const windows = new Map<WriterRecord, { ac: AbortController; cancel: () => void }>();
+    const windows = new Map<WriterRecord, FreezeWindow>();
+    /** The window timers of each freeze level. */
+    const windowTimers: TimerHandle[][] = [[], [], []];
     const provider = <T>(name: string, p: Promise<T>): Promise<T> => {
       const at = this.host.clock.now();
       this.providerInFlight = p;
@@ -581,21 +666,28 @@ export class BackupSession {
     try {
       // A writer that went away is still sent its next event: dispatch records it as not responding.
       const active = (): WriterRecord[] => (this.records ?? []).filter((r) => r.participant && !r.out);
-      await race(this.broadcast(active(), 'PrepareForSnapshot', this.host.timeouts.eventMs.PrepareForSnapshot, seq.signal), seq.signal);
+      await race(this.broadcast(active(), 'PrepareForSnapshot', this.host.timeouts.eventMs.PrepareForSnapshot, [seq.signal]), seq.signal);
       set.setExcludeFromSnapshot((this.records ?? []).filter((r) => r.participant).flatMap((r) => [...r.metadata.excludeFilesFromSnapshot]));
       if (set.snapshotIds.length) await provider('PrepareSnapshots', set.prepare());
       // Freeze: FRONT_END, then BACK_END, then SYSTEM; one level's writers in parallel.
       const frozen: WriterRecord[] = [];
       for (const rank of [0, 1, 2]) {
         const level = active().filter((r) => r.entry.freezeRank === rank);
+        // One timer per window length: the writers of a level are frozen together, and those
+        // with the same window expire together (in order, as with a timer each).
+        const byLength = new Map<number, WriterRecord[]>();
         for (const r of level) {
-          const ac = new AbortController();
+          windows.set(r, new FreezeWindow());
           const ms = r.entry.sub.freezeTimeoutMs ?? this.host.timeouts.freezeWindowMs;
-          const t = this.host.clock.setTimer(ms, () => this.windowExpired(r, ac, seq, ms));
-          windows.set(r, { ac, cancel: () => t.cancel() });
+          const group = byLength.get(ms);
+          if (group) group.push(r);
+          else byLength.set(ms, [r]);
+        }
+        for (const [ms, group] of byLength) {
+          windowTimers[rank]!.push(this.host.clock.setTimer(ms, () => group.forEach((r) => this.windowExpired(r, windows.get(r)!, seq, ms))));
         }
         frozen.push(...level);
-        await race(this.broadcast(level, 'Freeze', undefined, seq.signal, (r) => windows.get(r)!.ac.signal), seq.signal);
+        await race(this.broadcast(level, 'Freeze', undefined, [seq.signal], (r) => windows.get(r)!), seq.signal);
         this.throwIfSequenceFailed(level, 'Freeze');
       }
       if (set.snapshotIds.length) {
@@ -611,32 +703,32 @@ export class BackupSession {
       for (const rank of [2, 1, 0]) {
         const level = frozen.filter((r) => r.entry.freezeRank === rank && !r.out);
         for (const r of level) r.thawSent = true;
-        await race(this.broadcast(level, 'Thaw', undefined, seq.signal, (r) => windows.get(r)!.ac.signal), seq.signal);
-        for (const r of level) windows.get(r)?.cancel();
+        await race(this.broadcast(level, 'Thaw', undefined, [seq.signal], (r) => windows.get(r)!), seq.signal);
+        for (const t of windowTimers[rank]!) t.cancel();
         this.throwIfSequenceFailed(level, 'Thaw');
       }
       if (seq.signal.aborted) throw seq.signal.reason as Error;
       // From here on no Abort is ever sent (spec §8): PostSnapshot failures are reported in the status.
       this.postSnapshotStarted = true;
       const post = active();
-      await this.broadcast(post, 'PostSnapshot', this.host.timeouts.eventMs.PostSnapshot, this.stop.signal);
+      await this.broadcast(post, 'PostSnapshot', this.host.timeouts.eventMs.PostSnapshot, [this.stop.signal]);
       for (const r of post) r.postSnapshotDone = true;
     } catch (e) {
       await this.abortSequence(e instanceof Error ? e.message : String(e));
       if (e instanceof OperationCancelled || VssError.is(e)) throw e;
       throw new VssError('VSS_E_UNEXPECTED', (e as Error).message, { cause: e });
     } finally {
-      for (const w of windows.values()) w.cancel();
+      for (const t of windowTimers.flat()) t.cancel();
       this.stop.signal.removeEventListener('abort', onStop);
       signal?.removeEventListener('abort', onCancel);
     }
   }
 
   /** The Freeze→Thaw window of one writer ran out: it fails with VSS_E_WRITERERROR_TIMEOUT and the set is aborted. */
-  private windowExpired(r: WriterRecord, ac: AbortController, seq: AbortController, ms: number): void {
+  private windowExpired(r: WriterRecord, window: FreezeWindow, seq: AbortController, ms: number): void {
     if (r.out || this.postSnapshotStarted) return;
     this.fail(r, r.thawSent ? 'Thaw' : 'Freeze', { answer: 'timeout', hr: HRESULT.VSS_E_WRITERERROR_TIMEOUT, hrApplication: 0, applicationMessage: `no Thaw within the ${ms} ms freeze window` });
-    ac.abort(new WindowExpired());
+    window.close();
     seq.abort(new VssError('VSS_E_WRITERERROR_TIMEOUT', `${r.entry.label()} was frozen longer than its ${ms} ms window; the snapshot set was aborted. Retry when the system is less busy, or give the writer a longer freeze timeout`));
   }
 
@@ -657,7 +749,7 @@ export class BackupSession {
       await this.providerInFlight?.catch(() => undefined);
       if (this.prepareForBackupSent) {
         const targets = (this.records ?? []).filter((r) => r.participant && !r.entry.gone && !r.postSnapshotDone);
-        await this.broadcast(targets, 'Abort', this.host.timeouts.eventMs.Abort, undefined);
+        await this.broadcast(targets, 'Abort', this.host.timeouts.eventMs.Abort, []);
       }
       if (this.set) {
         try {
@@ -689,7 +781,7 @@ export class BackupSession {
     if (this.backupCompleted) this.badState('backupComplete was already called');
     this.backupCompleted = true;
     const targets = (this.records ?? []).filter((r) => r.participant && !r.out);
-    await this.broadcast(targets, 'BackupComplete', this.host.timeouts.eventMs.BackupComplete, AbortSignal.any([this.stop.signal, ...(signal ? [signal] : [])]));
+    await this.broadcast(targets, 'BackupComplete', this.host.timeouts.eventMs.BackupComplete, [this.stop.signal, signal]);
     if (signal?.aborted) {
       // Cancelling BackupComplete after the snapshot is a way to abort (spec §9); no Abort event after PostSnapshot.
       throw new OperationCancelled('backupComplete');
@@ -779,7 +871,7 @@ export class BackupSession {
       }
       const setId = this.snapshotsCreated && this.set ? this.set.snapshotSetId : Guid.NULL;
       const targets = (this.records ?? []).filter((r) => r.participant && !r.entry.gone);
-      await this.broadcast(targets, 'BackupShutdown', this.host.timeouts.eventMs.BackupShutdown, undefined, undefined, setId);
+      await this.broadcast(targets, 'BackupShutdown', this.host.timeouts.eventMs.BackupShutdown, [], undefined, setId);
       this.note('Release', at, 'ok', reason);
       this.timeline.endedAt = new Date(this.host.clock.now()).toISOString();
       await this.host.sessionEnded(this);
@@ -1000,7 +1092,7 @@ export class BackupSession {
     this.assignRestoreInstances(records);
     sel.close();
     this.preRestoreState = 'running';
-    const run = this.broadcast(records.filter((r) => this.wantsRestoreEvent(r, 'PreRestore')), 'PreRestore', this.host.timeouts.eventMs.PreRestore, this.stop.signal);
+    const run = this.broadcast(records.filter((r) => this.wantsRestoreEvent(r, 'PreRestore')), 'PreRestore', this.host.timeouts.eventMs.PreRestore, [this.stop.signal]);
     this.restoreEvent = run;
     try {
       await run;
@@ -1018,7 +1110,7 @@ export class BackupSession {
     this.postRestoreState = 'running';
     const targets = (this.records ?? []).filter((r) => this.wantsRestoreEvent(r, 'PostRestore'));
     // No stop signal: a requester that disconnects now still lets the writers finish (release waits).
-    const run = this.broadcast(targets, 'PostRestore', this.host.timeouts.eventMs.PostRestore, undefined);
+    const run = this.broadcast(targets, 'PostRestore', this.host.timeouts.eventMs.PostRestore, []);
     this.restoreEvent = run;
     try {
       await run;
@@ -1065,28 +1157,35 @@ export class BackupSession {
 
   // ---- events ---------------------------------------------------------------------------
 
+  /**
+   * Sends `event` to every writer of `records` at once and records each outcome. It stops
+   * waiting at the deadline or when a signal aborts; `perWriter` gives a writer its own
+   * stop (the freeze window).
+   */
   private async broadcast(
     records: WriterRecord[],
     event: WriterEventName,
     deadlineMs: number | undefined,
-    signal: AbortSignal | undefined,
-    perWriter?: (r: WriterRecord) => AbortSignal,
+    signals: readonly (AbortSignal | undefined)[],
+    perWriter?: (r: WriterRecord) => FreezeWindow,
     snapshotSetId?: Guid,
   ): Promise<void> {
-    await Promise.all(
-      records.map(async (r) => {
-        const own = perWriter?.(r);
-        const combined = combineSignals([signal, own]);
-        try {
-          const outcome = await this.dispatch(r.entry, event, { deadlineMs, signal: combined.signal, windowSignal: own, snapshotSetId, record: r }, (res) =>
-            this.mergeBcd(r, event, res.bcdXml),
-          );
-          this.apply(r, event, outcome);
-        } finally {
-          combined.dispose();
-        }
-      }),
-    );
+    const session = { context: this.eventContext(), snapshotSetId: (snapshotSetId ?? this.set?.snapshotSetId ?? Guid.NULL).toString() };
+    await this.fanOut(records, deadlineMs, signals, async (r, fan) => {
+      const outcome = await this.dispatch(r.entry, event, { fan, window: perWriter?.(r), session, record: r }, (res) => this.mergeBcd(r, event, res.bcdXml));
+      this.apply(r, event, outcome);
+    });
+  }
+
+  /** Runs `each` for every item at once, under one FanOut. */
+  private async fanOut<T, R>(items: readonly T[], deadlineMs: number | undefined, signals: readonly (AbortSignal | undefined)[], each: (item: T, fan: FanOut) => Promise<R>): Promise<R[]> {
+    if (!items.length) return [];
+    const fan = new FanOut(this.host.clock, deadlineMs, signals);
+    try {
+      return await Promise.all(items.map((item) => each(item, fan)));
+    } finally {
+      fan.end();
+    }
   }
 
   private apply(r: WriterRecord, event: WriterEventName, o: Outcome): void {
@@ -1119,13 +1218,13 @@ export class BackupSession {
     return this.mode === 'restore' ? r.restoring : this.bcd.findWriter(r.entry.writerId, r.entry.instanceId);
   }
 
-  private writerBcd(r: WriterRecord): string {
+  /** The document a writer is sent: the session's backup state with only the writer's own part. */
+  private writerBcd(mine: WriterComponents): string {
     const doc = new BackupComponentsDocument();
     doc.setBackupState({ selectComponents: this.bcd.selectComponents, bootableSystemStateBackup: this.bcd.bootableSystemStateBackup, backupType: this.bcd.backupType, partialFileSupport: this.bcd.partialFileSupport });
     doc.snapshotSetId = this.bcd.snapshotSetId;
     doc.restoreType = this.bcd.restoreType;
-    const mine = this.ownPart(r);
-    if (mine) doc.writers.push(mine);
+    doc.writers.push(mine);
     return writeBackupComponents(doc);
   }
 
@@ -1161,40 +1260,37 @@ export class BackupSession {
   private async dispatch(
     entry: WriterEntry,
     event: WriterEventName,
-    opts: { deadlineMs?: number | undefined; signal?: AbortSignal | undefined; windowSignal?: AbortSignal | undefined; snapshotSetId?: Guid | undefined; record?: WriterRecord },
+    opts: {
+      fan: FanOut;
+      /** The writer's freeze window (Freeze, Thaw). */
+      window?: FreezeWindow | undefined;
+      /** The session's context and snapshot set, the same for every writer of a fan-out; none for Identify. */
+      session?: { context: SessionContext; snapshotSetId: string } | undefined;
+      record?: WriterRecord;
+    },
     accept: (r: EventResult) => void,
   ): Promise<Outcome> {
     const started = this.host.clock.now();
-    const ac = new AbortController();
-    let timedOut = false;
-    const timer = opts.deadlineMs !== undefined ? this.host.clock.setTimer(opts.deadlineMs, () => ((timedOut = true), ac.abort())) : undefined;
-    const onAbort = (): void => ac.abort();
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-    if (opts.signal?.aborted) ac.abort();
     let outcome: Outcome;
     try {
       if (entry.gone) throw new Gone();
-      const params: EventParams = {
-        event,
-        instanceId: entry.instanceId.toString(),
-        ...(event === 'Identify' ? {} : { sessionId: this.id, context: this.eventContext() }),
-        ...(event === 'Identify' ? {} : { snapshotSetId: (opts.snapshotSetId ?? this.set?.snapshotSetId ?? Guid.NULL).toString() }),
-        ...(opts.record && BCD_EVENTS.includes(event) && this.ownPart(opts.record) ? { bcdXml: this.writerBcd(opts.record) } : {}),
-      };
-      const raced = await Promise.race([
-        entry.link.sendEvent(params, ac.signal).then((r) => ({ kind: 'answer' as const, r })),
-        entry.link.closed.then(() => ({ kind: 'gone' as const })),
-        abortedPromise(ac.signal).then(() => ({ kind: 'stopped' as const })),
-      ]);
-      if (raced.kind === 'gone') throw new Gone();
-      if (raced.kind === 'stopped') {
-        if (opts.windowSignal?.aborted) outcome = { answer: 'timeout', hr: HRESULT.VSS_E_WRITERERROR_TIMEOUT, hrApplication: 0, applicationMessage: '' };
-        else if (timedOut) outcome = { answer: 'timeout', hr: HRESULT.VSS_E_WRITER_NOT_RESPONDING, hrApplication: 0, applicationMessage: `no answer to ${event} within ${opts.deadlineMs} ms` };
+      const params: EventParams = { event, instanceId: entry.instanceId.toString() };
+      if (opts.session) {
+        params.sessionId = this.id;
+        params.context = opts.session.context;
+        params.snapshotSetId = opts.session.snapshotSetId;
+      }
+      const own = opts.record && BCD_EVENTS.includes(event) ? this.ownPart(opts.record) : undefined;
+      if (own) params.bcdXml = this.writerBcd(own);
+      const settled = await opts.fan.send(entry.link, params, opts.window);
+      if (settled.kind === 'gone') throw new Gone();
+      if (settled.kind === 'stopped') {
+        if (opts.window?.closed) outcome = { answer: 'timeout', hr: HRESULT.VSS_E_WRITERERROR_TIMEOUT, hrApplication: 0, applicationMessage: '' };
+        else if (opts.fan.expired) outcome = { answer: 'timeout', hr: HRESULT.VSS_E_WRITER_NOT_RESPONDING, hrApplication: 0, applicationMessage: `no answer to ${event} within ${opts.fan.deadlineMs} ms` };
         else outcome = { answer: 'cancelled', hr: 0, hrApplication: 0, applicationMessage: '' };
       } else {
-        const parsed = EventResult.safeParse(raced.r);
-        if (!parsed.success) throw new VssError('VSS_E_UNEXPECTED_WRITER_ERROR', `the writer's answer to ${event} is not an EventResult (see docs/protocol.md)`);
-        const res = parsed.data;
+        const res = usualEventResult(settled.r) ?? EventResult.safeParse(settled.r).data;
+        if (!res) throw new VssError('VSS_E_UNEXPECTED_WRITER_ERROR', `the writer's answer to ${event} is not an EventResult (see docs/protocol.md)`);
         const f = res.failure;
         const failHr = f && f.hr !== 'S_OK' ? HRESULT[f.hr as HResultName] : 0;
         if (!res.ok) outcome = { answer: 'veto', hr: failHr || HRESULT.VSS_E_WRITERERROR_NONRETRYABLE, hrApplication: f?.hrApplication ?? 0, applicationMessage: f?.applicationMessage ?? '' };
@@ -1208,9 +1304,6 @@ export class BackupSession {
         const err = VssError.is(e) ? e : new VssError('VSS_E_UNEXPECTED_WRITER_ERROR', (e as Error).message);
         outcome = { answer: 'error', hr: HRESULT.VSS_E_UNEXPECTED_WRITER_ERROR, hrApplication: 0, applicationMessage: err.message };
       }
-    } finally {
-      timer?.cancel();
-      opts.signal?.removeEventListener('abort', onAbort);
     }
     const entryLine: TimelineEntryWire = {
       kind: 'event',
@@ -1221,9 +1314,9 @@ export class BackupSession {
       writerId: entry.writerId.toString(),
       instanceId: entry.instanceId.toString(),
       writerName: entry.sub.writerName,
-      ...(outcome.hr ? { hr: outcome.hr >>> 0 } : {}),
-      ...(outcome.applicationMessage ? { message: outcome.applicationMessage } : {}),
     };
+    if (outcome.hr) entryLine.hr = outcome.hr >>> 0;
+    if (outcome.applicationMessage) entryLine.message = outcome.applicationMessage;
     this.timeline.add(entryLine);
     if (outcome.answer !== 'ok') this.host.log('warn', `${event} to ${entry.label()}: ${outcome.answer}`, { sessionId: this.id, hr: hresultName(outcome.hr), message: outcome.applicationMessage });
     return outcome;

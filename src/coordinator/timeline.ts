@@ -1,6 +1,6 @@
 // The session timeline (architecture §4): who received which event when, how long it took,
 // what it answered. Kept as data and written to <state>/timelines/ for `shadowcopy trace`.
-import { promises as fsp } from 'node:fs';
+import { mkdirSync, promises as fsp, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TimelineEntryWire, TimelineWire } from '../protocol/admin.js';
 import { VssError } from '../vss/errors.js';
@@ -29,12 +29,18 @@ export class Timeline {
 export class TimelineStore {
   constructor(readonly dir: string | undefined) {}
 
-  async save(t: Timeline): Promise<void> {
+  /**
+   * Writes the timeline whole (a temporary file renamed over the old one). Synchronously: a
+   * timeline is at most a few hundred KB on the local state directory, and the asynchronous
+   * calls cost more than the writing (five thread-pool round trips, each waiting for the
+   * event loop, made every release 1-3 ms slower).
+   */
+  save(t: Timeline): void {
     if (!this.dir) return;
-    await fsp.mkdir(this.dir, { recursive: true, mode: 0o700 });
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const file = join(this.dir, `${t.sessionId}.json`);
-    await fsp.writeFile(`${file}.tmp`, `${JSON.stringify(t.toJSON(), null, 1)}\n`, { mode: 0o600 });
-    await fsp.rename(`${file}.tmp`, file);
+    writeFileSync(`${file}.tmp`, `${JSON.stringify(t.toJSON(), null, 1)}\n`, { mode: 0o600 });
+    renameSync(`${file}.tmp`, file);
   }
 
   async load(id: string, live: Iterable<Timeline>): Promise<TimelineWire> {

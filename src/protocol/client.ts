@@ -2,9 +2,9 @@
 import { createConnection } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { join } from 'node:path';
-import { CancellationToken } from 'vscode-jsonrpc/node';
 import type { z } from 'zod';
 import { VssError } from '../vss/errors.js';
+import type { CancellationToken } from './connection.js';
 import { fromWireError } from './errors.js';
 import { openPeer, type Peer, type PeerOptions } from './framing.js';
 import { HELLO, HelloResult, PROTOCOL_VERSION } from './handshake.js';
@@ -81,7 +81,7 @@ export class RpcClient {
   }
 
   /** Calls a method; the answer is validated, failures come back as VssError. */
-  async call<P extends z.ZodType, R extends z.ZodType>(def: MethodDef<P, R>, params: z.input<P>, token: CancellationToken = CancellationToken.None): Promise<z.output<R>> {
+  async call<P extends z.ZodType, R extends z.ZodType>(def: MethodDef<P, R>, params: z.input<P>, token?: CancellationToken): Promise<z.output<R>> {
     let raw: unknown;
     try {
       raw = await this.peer.connection.sendRequest(def.method, params, token);

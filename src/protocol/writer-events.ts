@@ -3,7 +3,8 @@
 import { z } from 'zod';
 import { WRITER_FAILURE_CODES } from '../vss/errors.js';
 
-const Guid = z.string().regex(/^\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}?$/, 'a GUID (8-4-4-4-12 hex digits)');
+const GUID_PATTERN = /^\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}?$/;
+const Guid = z.string().regex(GUID_PATTERN, 'a GUID (8-4-4-4-12 hex digits)');
 export const GuidString = Guid;
 
 // ---- writer -> daemon ------------------------------------------------------------------
@@ -110,3 +111,65 @@ export const EventResult = z.object({
   bcdXml: z.string().optional(),
 });
 export type EventResult = z.input<typeof EventResult>;
+
+// ---- the usual shapes, checked by hand -------------------------------------------------------
+// Every event is checked twice (EventParams by the writer, EventResult by the daemon), and zod
+// costs more than the rest of an event's handling. These accept only the usual shapes, exactly
+// as the schemas above would, and give what they would (the same fields and values); anything
+// else returns undefined and goes to the schema, which decides and names what is wrong.
+// test/protocol/event-shapes.test.ts holds them to the schemas.
+
+const EVENT_NAMES: ReadonlySet<string> = new Set(WRITER_EVENTS);
+const EVENT_PARAMS_KEYS: ReadonlySet<string> = new Set(['event', 'instanceId', 'sessionId', 'snapshotSetId', 'context', 'bcdXml']);
+const EVENT_RESULT_KEYS: ReadonlySet<string> = new Set(['ok', 'metadataXml', 'bcdXml']);
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype;
+}
+
+function onlyKeys(v: Record<string, unknown>, keys: ReadonlySet<string>): boolean {
+  for (const k in v) if (!keys.has(k)) return false;
+  return true;
+}
+
+const isInt = (v: unknown): boolean => Number.isSafeInteger(v);
+const isGuid = (v: unknown): boolean => typeof v === 'string' && GUID_PATTERN.test(v);
+
+function isSessionContext(v: unknown): boolean {
+  if (!isRecord(v)) return false;
+  let n = 0;
+  for (const k in v) {
+    n++;
+    if (k !== 'backupType' && k !== 'restoreType' && k !== 'selectComponents' && k !== 'bootableSystemStateBackup' && k !== 'partialFileSupport' && k !== 'snapshotContext' && k !== 'volumes') return false;
+  }
+  return (
+    n === 7 &&
+    isInt(v.backupType) &&
+    isInt(v.restoreType) &&
+    typeof v.selectComponents === 'boolean' &&
+    typeof v.bootableSystemStateBackup === 'boolean' &&
+    typeof v.partialFileSupport === 'boolean' &&
+    isInt(v.snapshotContext) &&
+    Array.isArray(v.volumes) &&
+    (v.volumes as unknown[]).every((x) => typeof x === 'string')
+  );
+}
+
+/** `v` as EventParams when it has the usual shape, else undefined (parse it with EventParams). */
+export function usualEventParams(v: unknown): EventParams | undefined {
+  if (!isRecord(v) || !onlyKeys(v, EVENT_PARAMS_KEYS)) return undefined;
+  if (typeof v.event !== 'string' || !EVENT_NAMES.has(v.event) || !isGuid(v.instanceId)) return undefined;
+  if ('sessionId' in v && typeof v.sessionId !== 'string') return undefined;
+  if ('snapshotSetId' in v && !isGuid(v.snapshotSetId)) return undefined;
+  if ('context' in v && !isSessionContext(v.context)) return undefined;
+  if ('bcdXml' in v && typeof v.bcdXml !== 'string') return undefined;
+  return v as EventParams;
+}
+
+/** `v` as a parsed EventResult when it has the usual shape (no failure), else undefined (parse it with EventResult). */
+export function usualEventResult(v: unknown): z.output<typeof EventResult> | undefined {
+  if (!isRecord(v) || !onlyKeys(v, EVENT_RESULT_KEYS) || typeof v.ok !== 'boolean') return undefined;
+  if ('metadataXml' in v && typeof v.metadataXml !== 'string') return undefined;
+  if ('bcdXml' in v && typeof v.bcdXml !== 'string') return undefined;
+  return v as z.output<typeof EventResult>;
+}

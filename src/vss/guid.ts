@@ -51,7 +51,8 @@ export class Guid {
 
   equals(other: Guid | string | undefined | null): boolean {
     if (other === undefined || other === null) return false;
-    if (typeof other === 'string') return Guid.tryParse(other)?.value === this.value;
+    // The canonical spelling needs no parse; any other is parsed.
+    if (typeof other === 'string') return other === this.value || Guid.tryParse(other)?.value === this.value;
     return other.value === this.value;
   }
 

@@ -4,10 +4,11 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
-import { ResponseError, type CancellationToken } from 'vscode-jsonrpc/node';
+import { ResponseError } from 'vscode-jsonrpc/node';
 import { RpcClient, type Endpoint } from '../protocol/client.js';
+import type { CancellationToken } from '../protocol/connection.js';
 import { fromWireError, parseParams } from '../protocol/errors.js';
-import { EVENT, EventParams, SUBSCRIBE, SubscribeResult, UNSUBSCRIBE, type EventResult, type SessionContext, type WriterEventName, type WriterFailure } from '../protocol/writer-events.js';
+import { EVENT, EventParams, usualEventParams, SUBSCRIBE, SubscribeResult, UNSUBSCRIBE, type EventResult, type SessionContext, type WriterEventName, type WriterFailure } from '../protocol/writer-events.js';
 import {
   ApplicationLevel,
   BackupComponentsDocument,
@@ -68,6 +69,32 @@ export interface EventContext {
   done: boolean;
 }
 
+/** One event's context, and the store of `eventStorage` while its handler runs. */
+class EventState implements EventContext {
+  failure: WriterFailure | undefined = undefined;
+  done = false;
+  private aborter: AbortController | undefined;
+
+  constructor(
+    readonly writer: Writer,
+    readonly event: WriterEventName,
+    readonly sessionId: string | undefined,
+    readonly snapshotSetId: Guid | undefined,
+    readonly context: SessionContext | undefined,
+    private readonly token: CancellationToken,
+  ) {}
+
+  /** Made on first use: most handlers never look, and an AbortController per event is not free. */
+  get signal(): AbortSignal {
+    if (!this.aborter) {
+      const ac = (this.aborter = new AbortController());
+      if (this.token.isCancellationRequested) ac.abort();
+      else this.token.onCancellationRequested(() => ac.abort());
+    }
+    return this.aborter.signal;
+  }
+}
+
 const SNAPSHOT_SET_ID_EVENTS: readonly WriterEventName[] = ['PrepareForBackup', 'PrepareForSnapshot', 'Freeze', 'Thaw', 'PostSnapshot', 'Abort'];
 
 function delay(ms: number): Promise<void> {
@@ -79,7 +106,7 @@ function delay(ms: number): Promise<void> {
  * walks every live AsyncLocalStorage on each promise it creates, so one per Writer made a
  * process hosting many writers (the daemon's built-in writers, a benchmark) quadratic.
  */
-const eventStorage = new AsyncLocalStorage<{ writer: Writer; ctx: EventContext }>();
+const eventStorage = new AsyncLocalStorage<EventState>();
 
 export class Writer extends EventEmitter {
   readonly options: Required<Pick<WriterOptions, 'writerName' | 'usage' | 'sourceType' | 'level' | 'instanceName' | 'eventFlags'>> & { writerId: Guid; freezeTimeoutMs: number | undefined };
@@ -149,7 +176,7 @@ export class Writer extends EventEmitter {
 
   private ctx(call: string): EventContext {
     const stored = eventStorage.getStore();
-    const c = stored?.writer === this ? stored.ctx : undefined;
+    const c = stored?.writer === this ? stored : undefined;
     if (!c) throw new VssError('VSS_E_BAD_STATE', `${call} outside an event handler; call it from a handler (or code it awaits)`);
     if (c.done) throw new VssError('VSS_E_BAD_STATE', `${call} after the ${c.event} handler returned`);
     return c;
@@ -304,19 +331,9 @@ export class Writer extends EventEmitter {
   }
 
   private async handleEvent(raw: unknown, token: CancellationToken): Promise<EventResult> {
-    const p = parseParams(EventParams, raw, EVENT);
-    const ac = new AbortController();
-    token.onCancellationRequested(() => ac.abort());
-    const ctx: EventContext = {
-      event: p.event,
-      sessionId: p.sessionId,
-      snapshotSetId: p.snapshotSetId ? Guid.parse(p.snapshotSetId) : undefined,
-      context: p.context,
-      signal: ac.signal,
-      failure: undefined,
-      done: false,
-    };
-    if (p.event === 'Identify') return eventStorage.run({ writer: this, ctx }, () => this.identify(ctx));
+    const p = usualEventParams(raw) ?? parseParams(EventParams, raw, EVENT);
+    const ctx = new EventState(this, p.event, p.sessionId, p.snapshotSetId ? Guid.parse(p.snapshotSetId) : undefined, p.context, token);
+    if (p.event === 'Identify') return eventStorage.run(ctx, () => this.identify(ctx));
     let doc: BackupComponentsDocument | undefined;
     let mine: WriterComponents | undefined;
     if (p.bcdXml) {
@@ -325,7 +342,7 @@ export class Writer extends EventEmitter {
     }
     let ok: boolean;
     try {
-      const r = await eventStorage.run({ writer: this, ctx }, () => this.dispatch(p.event, ctx, mine));
+      const r = await eventStorage.run(ctx, () => this.dispatch(p.event, ctx, mine));
       ok = r !== false;
     } catch (e) {
       ok = false;

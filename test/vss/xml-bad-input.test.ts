@@ -82,6 +82,18 @@ describe('bad input', () => {
     rejects(() => parseWriterMetadata('<WRITER_METADATA>\n<a b=1/>'), /unquoted/, { line: 2, column: 6 });
   });
 
+  test('the reader is reused between documents: a failed read leaves nothing behind, positions restart', () => {
+    const text = `<WRITER_METADATA>\n  <IDENTIFICATION ${ID}/>\n  <BACKUP_LOCATIONS>\n    <FILE_GROUP componentName="c" selectable="maybe"/>\n  </BACKUP_LOCATIONS>\n</WRITER_METADATA>`;
+    for (let i = 0; i < 3; i++) {
+      assert.equal(parseWriterMetadata(ok('<FILE_GROUP componentName="a"/>')).components.length, 1);
+      rejects(() => parseWriterMetadata(ok().slice(0, -5)), /malformed XML/);
+      assert.equal(parseWriterMetadata(ok()).components.length, 0, 'no component of an earlier document');
+      rejects(() => parseWriterMetadata(text), /selectable/, { line: 4, column: 5 });
+      rejects(() => parseWriterMetadata(''), /root element/);
+      assert.equal(parseBackupComponents(writeBackupComponents(parseBackupComponents('<BACKUP_COMPONENTS xmlns="x-schema:#VssComponentMetadata"/>'))).writers.length, 0);
+    }
+  });
+
   test('unknown elements and attributes are tolerated (newer Windows versions add some)', () => {
     const w = parseWriterMetadata(ok('<FUTURE_THING x="1"><FILE_LIST path="/a" filespec="*"/></FUTURE_THING><FILE_GROUP componentName="c" futureAttr="1"/>'));
     assert.equal(w.components.length, 1);

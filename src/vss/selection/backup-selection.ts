@@ -92,13 +92,22 @@ export function findWriterInstance<W extends { metadata: WriterMetadata }>(write
 /** The requester's backup-time choice of components over a set of writer metadata documents. */
 export class BackupSelection {
   readonly writers: readonly SelectionWriter[];
+  /** The writers of each class, by canonical class id: a lookup per component, not a scan of every writer. */
+  private readonly byClass = new Map<string, SelectionWriter[]>();
 
   constructor(metadata: readonly WriterMetadata[], readonly options: MatchOptions = {}) {
     this.writers = metadata.map((m) => ({ metadata: m, tree: new ComponentTree(m, options), explicit: new Set<ComponentNode>() }));
+    for (const w of this.writers) {
+      const key = w.metadata.identity.writerId.value;
+      const same = this.byClass.get(key);
+      if (same) same.push(w);
+      else this.byClass.set(key, [w]);
+    }
   }
 
   private resolve(ref: ComponentRef): { writer: SelectionWriter; node: ComponentNode } {
-    const writer = findWriterInstance(this.writers, ref.writerId, ref.instanceId);
+    const wid = toGuid(ref.writerId, 'the writer class id');
+    const writer = findWriterInstance(this.byClass.get(wid.value) ?? [], wid, ref.instanceId);
     const lp = validateLogicalPath('the logical path', ref.logicalPath ?? '');
     checkComponentName('the component name', ref.componentName);
     const node = writer.tree.get(lp, ref.componentName);

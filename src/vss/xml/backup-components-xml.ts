@@ -19,7 +19,7 @@ import {
   RollForwardType,
   rollForwardTypeCodec,
 } from '../enums.js';
-import { AttributeReader, attr, decodeDocument, type Frame, readXml, type XmlElement, XmlSink, yesNo } from './tree.js';
+import { AttributeReader, attr, decodeDocument, type Frame, readXml, type XmlElement, type XmlSink, writeXml, yesNo } from './tree.js';
 
 export const BCD_NAMESPACE = 'x-schema:#VssComponentMetadata';
 
@@ -178,7 +178,10 @@ function writeComponent(c: Component, out: XmlSink): void {
 
 /** IVssBackupComponents::SaveAsXML: one line, no declaration, lowercase GUIDs. */
 export function writeBackupComponents(doc: BackupComponentsDocument): string {
-  const out = new XmlSink();
+  return writeXml((out) => writeDocument(doc, out));
+}
+
+function writeDocument(doc: BackupComponentsDocument, out: XmlSink): void {
   out.push(
     `<BACKUP_COMPONENTS xmlns="${BCD_NAMESPACE}"${attr('version', doc.version)}${attr('bootableSystemStateBackup', yesNo(doc.bootableSystemStateBackup))}` +
       `${attr('selectComponents', yesNo(doc.selectComponents))}${attr('backupType', backupTypeCodec.tokenOf(doc.backupType))}` +
@@ -196,5 +199,4 @@ export function writeBackupComponents(doc: BackupComponentsDocument): string {
     out.push('</WRITER_COMPONENTS>');
   }
   out.push('</BACKUP_COMPONENTS>');
-  return out.toString();
 }

@@ -53,51 +53,85 @@ function localName(qname: string): string {
 }
 
 /**
+ * A saxes parser with its handlers, reused from one document to the next: a parser a document
+ * makes and drops takes its hidden classes with it at the next full garbage collection, and
+ * the tokenizer's optimized code with them (every read after it runs unoptimized for a while).
+ */
+class XmlReader {
+  private readonly parser = new SaxesParser({ position: true });
+  private stack: Frame[] = [];
+  private source: string | undefined;
+  private root: ((el: XmlElement) => Frame) | undefined;
+  private sawRoot = false;
+  private startLine = 1;
+  private startColumn = 1;
+
+  constructor() {
+    const parser = this.parser;
+    parser.on('error', (err) => {
+      // saxes prefixes "line:column: "; keep only what went wrong.
+      const detail = err.message.replace(/^(?:[^:]*:)?\d+:\d+: /, '');
+      throw new VssXmlError(`malformed XML: ${detail}`, parser.line, Math.max(1, parser.column), this.source);
+    });
+    parser.on('opentagstart', (tag) => {
+      this.startLine = parser.line;
+      // saxes has consumed "<", the name and the character that ended it.
+      this.startColumn = Math.max(1, parser.column - tag.name.length - 1);
+    });
+    parser.on('opentag', (tag) => {
+      const el: XmlElement = { name: localName(tag.name), attrs: tag.attributes as Record<string, string>, line: this.startLine, column: this.startColumn };
+      const stack = this.stack;
+      const parent = stack[stack.length - 1];
+      let frame: Frame;
+      if (parent === undefined) {
+        this.sawRoot = true;
+        frame = this.root!(el);
+      } else {
+        frame = (parent !== SKIP && parent.open?.(el)) || SKIP;
+      }
+      stack.push(frame);
+    });
+    parser.on('closetag', () => {
+      this.stack.pop()?.close?.();
+    });
+    parser.on('text', (t) => {
+      if (this.stack.length > 0 && /\S/.test(t)) {
+        throw new VssXmlError(`unexpected text "${t.trim().slice(0, 40)}": VSS documents keep all data in attributes`, parser.line, parser.column, this.source);
+      }
+    });
+    parser.on('cdata', () => {
+      throw new VssXmlError('unexpected CDATA section: VSS documents keep all data in attributes', parser.line, parser.column, this.source);
+    });
+  }
+
+  /** Reads one document; throws on the first fault, after which this reader must not be reused. */
+  read(text: string, source: string | undefined, root: (el: XmlElement) => Frame): void {
+    this.stack = [];
+    this.source = source;
+    this.root = root;
+    this.sawRoot = false;
+    this.startLine = 1;
+    this.startColumn = 1;
+    // close() ends the document and leaves the parser ready for the next one.
+    this.parser.write(text).close();
+    this.root = undefined;
+    if (!this.sawRoot) throw new VssXmlError('the document is empty: expected a root element', 1, 1, source);
+  }
+}
+
+/** The reader between documents; a nested or failed read makes its own. */
+let idleReader: XmlReader | undefined;
+
+/**
  * Streams a whole document through frames, building the model as it goes (no intermediate
  * tree: retaining one costs more than the tokenizing). `root` receives the root element.
  */
 export function readXml(text: string, source: string | undefined, root: (el: XmlElement) => Frame): void {
-  const parser = new SaxesParser({ position: true });
-  const stack: Frame[] = [];
-  let sawRoot = false;
-  let startLine = 1;
-  let startColumn = 1;
-
-  parser.on('error', (err) => {
-    // saxes prefixes "line:column: "; keep only what went wrong.
-    const detail = err.message.replace(/^(?:[^:]*:)?\d+:\d+: /, '');
-    throw new VssXmlError(`malformed XML: ${detail}`, parser.line, Math.max(1, parser.column), source);
-  });
-  parser.on('opentagstart', (tag) => {
-    startLine = parser.line;
-    // saxes has consumed "<", the name and the character that ended it.
-    startColumn = Math.max(1, parser.column - tag.name.length - 1);
-  });
-  parser.on('opentag', (tag) => {
-    const el: XmlElement = { name: localName(tag.name), attrs: tag.attributes as Record<string, string>, line: startLine, column: startColumn };
-    const parent = stack[stack.length - 1];
-    let frame: Frame;
-    if (parent === undefined) {
-      sawRoot = true;
-      frame = root(el);
-    } else {
-      frame = (parent !== SKIP && parent.open?.(el)) || SKIP;
-    }
-    stack.push(frame);
-  });
-  parser.on('closetag', () => {
-    stack.pop()?.close?.();
-  });
-  parser.on('text', (t) => {
-    if (stack.length > 0 && /\S/.test(t)) {
-      throw new VssXmlError(`unexpected text "${t.trim().slice(0, 40)}": VSS documents keep all data in attributes`, parser.line, parser.column, source);
-    }
-  });
-  parser.on('cdata', () => {
-    throw new VssXmlError('unexpected CDATA section: VSS documents keep all data in attributes', parser.line, parser.column, source);
-  });
-  parser.write(text).close();
-  if (!sawRoot) throw new VssXmlError('the document is empty: expected a root element', 1, 1, source);
+  const reader = idleReader ?? new XmlReader();
+  idleReader = undefined;
+  reader.read(text, source, root);
+  // Only a reader that finished a document goes back: one that threw is mid-document.
+  idleReader = reader;
 }
 
 /** Typed attribute access that reports schema violations at the element's position. */
@@ -211,7 +245,7 @@ export function attr(name: string, value: string | number | undefined): string {
  */
 export class XmlSink {
   private parts: string[] = [];
-  private readonly chunks: string[] = [];
+  private chunks: string[] = [];
 
   push(piece: string): void {
     this.parts.push(piece);
@@ -221,9 +255,37 @@ export class XmlSink {
     }
   }
 
-  toString(): string {
+  /** The document written so far; the sink is empty after. */
+  take(): string {
     this.chunks.push(this.parts.join(''));
+    const text = this.chunks.join('');
+    this.clear();
+    return text;
+  }
+
+  clear(): void {
     this.parts = [];
-    return this.chunks.join('');
+    this.chunks = [];
+  }
+}
+
+/** The sink between documents; a nested write makes its own. */
+let idleSink: XmlSink | undefined;
+
+/**
+ * Writes one document into a sink reused from one document to the next, as readXml reuses
+ * its parser: a sink made and dropped per document lost its hidden class at every full GC,
+ * and the writers that fill it their optimized code.
+ */
+export function writeXml(write: (out: XmlSink) => void): string {
+  const out = idleSink ?? new XmlSink();
+  idleSink = undefined;
+  try {
+    write(out);
+    return out.take();
+  } finally {
+    // Empty after take(); after a throw, the partial document goes.
+    out.clear();
+    idleSink = out;
   }
 }

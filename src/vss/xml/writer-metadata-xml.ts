@@ -21,7 +21,7 @@ import {
   WriterMetadata,
 } from '../writer-metadata.js';
 import { fullPath } from '../strings.js';
-import { AttributeReader, attr, decodeDocument, type Frame, readXml, type XmlElement, XmlSink, yesNo } from './tree.js';
+import { AttributeReader, attr, decodeDocument, type Frame, readXml, type XmlElement, type XmlSink, writeXml, yesNo } from './tree.js';
 
 export const WMD_NAMESPACE = 'x-schema:#VssWriterMetadataInfo';
 
@@ -247,7 +247,10 @@ function writeComponent(c: WmdComponent, out: XmlSink): void {
 
 /** IVssExamineWriterMetadata::SaveAsXML: one line, no declaration, the writer's own GUID spelling. */
 export function writeWriterMetadata(wmd: WriterMetadata): string {
-  const out = new XmlSink();
+  return writeXml((out) => writeDocument(wmd, out));
+}
+
+function writeDocument(wmd: WriterMetadata, out: XmlSink): void {
   const id = wmd.identity;
   out.push(`<WRITER_METADATA xmlns="${WMD_NAMESPACE}"${attr('version', wmd.version)}${attr('backupSchema', wmd.backupSchema || undefined)}>`);
   out.push(
@@ -265,7 +268,6 @@ export function writeWriterMetadata(wmd: WriterMetadata): string {
   out.push('</BACKUP_LOCATIONS>');
   if (after) out.push(restore);
   out.push('</WRITER_METADATA>');
-  return out.toString();
 }
 
 function writeRestoreMethod(rm: RestoreMethodInfo | undefined, mappings: readonly AlternateLocationMapping[]): string {
