@@ -113,6 +113,13 @@ export function volumeKey(volume: string): string {
   return `${readable}-${createHash('sha256').update(volume).digest('hex').slice(0, 8)}`;
 }
 
+/** A file the pool could not copy; `entry` when it belongs to a writer's component. */
+export interface CopyFailure {
+  path: string;
+  error: VssError;
+  entry?: BackupSetEntry;
+}
+
 /** Writes one backup directory. Call `finish` last: until then the backup is incomplete. */
 export class BackupDirWriter {
   readonly id = randomUUID();
@@ -128,7 +135,7 @@ export class BackupDirWriter {
   private readonly madeDirs = new Set<string>();
   /** Copies running on the pool, settled by `flush`. */
   private jobs: Promise<void>[] = [];
-  private readonly failures: { path: string; error: VssError }[] = [];
+  private readonly failures: CopyFailure[] = [];
 
   private constructor(
     readonly dir: string,
@@ -165,11 +172,6 @@ export class BackupDirWriter {
 
   has(path: string): boolean {
     return this.seen.has(path);
-  }
-
-  /** The backup-set entry recorded with a path, if it belongs to a component. */
-  entryOf(path: string): BackupSetEntry | undefined {
-    return this.files.find((f) => f.path === path)?.entry;
   }
 
   /**
@@ -237,7 +239,7 @@ export class BackupDirWriter {
     this.jobs.push(
       this.pool!.submit({ op: 'backup', from: real, to: `${this.dir}/${f.stored!}` }).then((r) => {
         if (r.error) {
-          this.failures.push({ path: f.path, error: copyError(r.error, f.path, this.dir) });
+          this.failures.push({ path: f.path, error: copyError(r.error, f.path, this.dir), ...(f.entry ? { entry: f.entry } : {}) });
           return;
         }
         // The file as copied: its size is what was read, the rest as fstat saw it then.
@@ -294,9 +296,10 @@ export class BackupDirWriter {
 
   /**
    * Waits for the copies on the pool. Files that could not be copied leave the backup and
-   * are returned, so their components can be failed; no space left fails the whole backup.
+   * are returned with their backup-set entries, so their components can be failed; no space
+   * left fails the whole backup.
    */
-  async flush(): Promise<{ path: string; error: VssError }[]> {
+  async flush(): Promise<CopyFailure[]> {
     this.pool?.flush();
     await Promise.all(this.jobs);
     this.jobs = [];

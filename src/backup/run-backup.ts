@@ -307,16 +307,22 @@ async function backUp(session: BackupComponents, opts: BackupOptions, pool: Copy
   for (const p of paths) {
     const real = out.readPath(p);
     if (real === undefined) continue;
-    walk(real, p, (path, realPath, st) => {
+    let seen = 0;
+    for (const [path, realPath, st] of walk(real, p)) {
       if (!out.has(path)) {
         out.add(path, 'crash', undefined, realPath, st);
         files++;
       }
-    });
+      // Now and then let the pool's answers in, so its workers get the next batches while the walk goes on.
+      if (++seen % 1024 === 0) {
+        await new Promise(setImmediate);
+        checkAbort(opts.signal);
+      }
+    }
   }
   for (const f of await out.flush()) {
-    const e = out.entryOf(f.path);
-    if (e) failed.set(componentKey(e.writerId, e.definingComponent.fullPath), f.error.message);
+    // A component's file fails its component; another file is a warning.
+    if (f.entry) failed.set(componentKey(f.entry.writerId, f.entry.definingComponent.fullPath), f.error.message);
     else warnings.push(`${f.path} could not be backed up: ${f.error.message}`);
   }
 
@@ -356,7 +362,7 @@ function refOf(m: WriterMetadata, n: ComponentNode): { writerId: Guid; instanceI
  * directory entry says, so the copy can stat it on the open file instead of a lookup here).
  * Stays on one filesystem; sockets, FIFOs and devices are left out.
  */
-function walk(realRoot: string, liveRoot: string, visit: (path: string, real: string, st: Stats | 'file') => void): void {
+function* walk(realRoot: string, liveRoot: string): Generator<[path: string, real: string, st: Stats | 'file']> {
   const rootSt = lstatSync(realRoot);
   const dev = rootSt.dev;
   const child = (dir: string, name: string): string => (dir === '/' ? `/${name}` : `${dir}/${name}`);
@@ -364,12 +370,12 @@ function walk(realRoot: string, liveRoot: string, visit: (path: string, real: st
   while (stack.length) {
     const [live, real, known] = stack.pop()!;
     if (known === undefined) {
-      visit(live, real, 'file');
+      yield [live, real, 'file'];
       continue;
     }
     const st = known;
     if (!st.isDirectory() && !st.isFile() && !st.isSymbolicLink()) continue;
-    visit(live, real, st);
+    yield [live, real, st];
     if (st.isDirectory() && st.dev === dev) {
       // Names from readdir hold no '/': joined by hand, not normalised by path.join.
       const entries = readdirSync(real, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? 1 : a.name > b.name ? -1 : 0));
