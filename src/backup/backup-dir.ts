@@ -31,7 +31,7 @@ import { dirname, isAbsolute, join, posix, resolve } from 'node:path';
 import { VssError } from '../vss/errors.js';
 import type { BackupSetEntry } from '../vss/selection/index.js';
 import type { CopyPool } from './copy-pool.js';
-import { isWithin, writeDurably } from './durable.js';
+import { isPlainAbsolute, isWithin, writeDurably } from './durable.js';
 import type { RestoreSource } from './restore-executor.js';
 
 export const BACKUP_FORMAT = 'shadowcopy-backup/1';
@@ -113,6 +113,13 @@ export function volumeKey(volume: string): string {
   return `${readable}-${createHash('sha256').update(volume).digest('hex').slice(0, 8)}`;
 }
 
+/** A file the pool could not copy; `entry` when it belongs to a writer's component. */
+export interface CopyFailure {
+  path: string;
+  error: VssError;
+  entry?: BackupSetEntry;
+}
+
 /** Writes one backup directory. Call `finish` last: until then the backup is incomplete. */
 export class BackupDirWriter {
   readonly id = randomUUID();
@@ -128,7 +135,7 @@ export class BackupDirWriter {
   private readonly madeDirs = new Set<string>();
   /** Copies running on the pool, settled by `flush`. */
   private jobs: Promise<void>[] = [];
-  private readonly failures: { path: string; error: VssError }[] = [];
+  private readonly failures: CopyFailure[] = [];
 
   private constructor(
     readonly dir: string,
@@ -167,23 +174,29 @@ export class BackupDirWriter {
     return this.seen.has(path);
   }
 
-  /** The backup-set entry recorded with a path, if it belongs to a component. */
-  entryOf(path: string): BackupSetEntry | undefined {
-    return this.files.find((f) => f.path === path)?.entry;
-  }
-
   /**
    * Records one path, copying its content when it is a file that changed since the
    * previous backup (or always, without one). `readFrom` overrides where it is read
-   * (an alternate path); by default the path's place in the snapshot.
+   * (an alternate path); by default the path's place in the snapshot. `stat` is its lstat
+   * when the caller has it, or `'file'` when its directory entry says it is a regular file:
+   * then, with a pool, the copy takes its attributes on the open file (one lookup, off this
+   * thread) and they are in the returned record once `flush` has run.
    */
-  add(path: string, consistency: Consistency, entry?: BackupSetEntry, readFrom?: string, stat?: Stats): ManifestFile {
+  add(path: string, consistency: Consistency, entry?: BackupSetEntry, readFrom?: string, stat?: Stats | 'file'): ManifestFile {
     if (this.seen.has(path)) throw new VssError('VSS_E_OBJECT_ALREADY_EXISTS', `${path} is already in this backup`);
     const real = readFrom ?? this.readPath(path);
     if (real === undefined) throw new VssError('VSS_E_OBJECT_NOT_FOUND', `${path} is on no volume of the snapshot set; add its volume`);
-    let st = stat;
+    // A file the previous backup holds is compared by size and mtime first: that needs its stat here.
+    if (stat === 'file' && this.pool && !this.previousFiles.has(path)) {
+      const f: ManifestFile = { path, kind: 'file', size: 0, mode: 0, uid: 0, gid: 0, atimeMs: 0, mtimeMs: 0, consistency, ...(entry ? { entry } : {}), stored: this.storedName(path) };
+      this.copyOnPool(f, real);
+      this.seen.add(path);
+      this.files.push(f);
+      return f;
+    }
+    let st: Stats;
     try {
-      st ??= lstatSync(real);
+      st = stat instanceof Object ? stat : lstatSync(real);
     } catch (e) {
       throw new VssError('VSS_E_OBJECT_NOT_FOUND', `${path} is not in the snapshot (${(e as Error).message})`, { cause: e });
     }
@@ -192,34 +205,61 @@ export class BackupDirWriter {
     const f: ManifestFile = { path, kind, size: kind === 'file' ? st.size : 0, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, atimeMs: st.atimeMs, mtimeMs: st.mtimeMs, consistency, ...(entry ? { entry } : {}) };
     if (kind === 'symlink') f.linkTarget = readlinkSync(real);
     if (kind === 'file') {
-      this.bytes += st.size;
       const prev = this.previousFiles.get(path);
       if (prev && prev.kind === 'file' && prev.size === st.size && prev.mtimeMs === st.mtimeMs && prev.sha256 && prev.stored) {
         // Unchanged since the backup this one builds on: refer to its copy.
+        this.bytes += st.size;
         f.sha256 = prev.sha256;
         f.stored = prev.stored;
         f.storedIn = prev.holder;
+      } else if (this.pool) {
+        f.stored = this.storedName(path);
+        this.copyOnPool(f, real);
       } else {
-        const v = this.volumeOf(path)!;
-        const rel = path === v.volume ? '' : path.slice(v.volume === '/' ? 1 : v.volume.length + 1);
-        f.stored = posix.join('files', v.key, rel || '.content');
+        f.stored = this.storedName(path);
+        f.sha256 = this.copy(real, join(this.dir, f.stored));
+        this.bytes += st.size;
         this.bytesStored += st.size;
-        if (this.pool) {
-          const to = join(this.dir, f.stored);
-          this.jobs.push(
-            this.pool.submit({ from: real, to }).then((r) => {
-              if (r.sha256 !== undefined) f.sha256 = r.sha256;
-              else this.failures.push({ path, error: copyError(r.error!, path, this.dir) });
-            }),
-          );
-        } else {
-          f.sha256 = this.copy(real, join(this.dir, f.stored));
-        }
       }
     }
     this.seen.add(path);
     this.files.push(f);
     return f;
+  }
+
+  /** Where a live path's content goes in this backup: `files/<volume-key>/<path on the volume>`. */
+  private storedName(path: string): string {
+    const v = this.volumeOf(path)!;
+    const rel = path === v.volume ? '' : path.slice(v.volume === '/' ? 1 : v.volume.length + 1);
+    return `files/${v.key}/${rel || '.content'}`;
+  }
+
+  /** Backs the file up on the pool; its checksum (and attributes, on the open file) land in `f`. */
+  private copyOnPool(f: ManifestFile, real: string): void {
+    this.jobs.push(
+      this.pool!.submit({ op: 'backup', from: real, to: `${this.dir}/${f.stored!}` }).then((r) => {
+        if (r.error) {
+          this.failures.push({ path: f.path, error: copyError(r.error, f.path, this.dir), ...(f.entry ? { entry: f.entry } : {}) });
+          return;
+        }
+        // The file as copied: its size is what was read, the rest as fstat saw it then.
+        const st = r.stat!;
+        f.size = r.size!;
+        f.mode = st.mode;
+        f.uid = st.uid;
+        f.gid = st.gid;
+        f.atimeMs = st.atimeMs;
+        f.mtimeMs = st.mtimeMs;
+        f.sha256 = r.sha256!;
+        this.bytes += f.size;
+        this.bytesStored += f.size;
+      }),
+    );
+  }
+
+  /** Files recorded and bytes they hold (all, and stored in this backup); complete after `flush`. */
+  get totals(): { files: number; bytes: number; bytesStored: number } {
+    return { files: this.files.length, bytes: this.bytes, bytesStored: this.bytesStored };
   }
 
   /** Copies a file, hashing it on the way: the content is read once, in one read when it fits the buffer. */
@@ -256,9 +296,10 @@ export class BackupDirWriter {
 
   /**
    * Waits for the copies on the pool. Files that could not be copied leave the backup and
-   * are returned, so their components can be failed; no space left fails the whole backup.
+   * are returned with their backup-set entries, so their components can be failed; no space
+   * left fails the whole backup.
    */
-  async flush(): Promise<{ path: string; error: VssError }[]> {
+  async flush(): Promise<CopyFailure[]> {
     this.pool?.flush();
     await Promise.all(this.jobs);
     this.jobs = [];
@@ -272,7 +313,6 @@ export class BackupDirWriter {
         if (!gone.has(f.path)) continue;
         this.files.splice(i, 1);
         this.seen.delete(f.path);
-        this.bytesStored -= f.size;
       }
     }
     return failed;
@@ -303,12 +343,13 @@ export class BackupDirWriter {
       writers: meta.writers,
       components: meta.components,
       files: this.files,
-      totals: { files: this.files.length, bytes: this.bytes, bytesStored: this.bytesStored },
+      totals: this.totals,
     };
     // One syncfs for the whole backup rather than an fsync per file.
     const r = spawnSync('sync', ['-f', this.dir]);
     if (r.status !== 0) throw new VssError('VSS_E_UNEXPECTED', `could not flush the backup in ${this.dir} to disk: ${r.stderr?.toString().trim() || r.error?.message}`);
-    writeDurably(join(this.dir, MANIFEST_FILE), JSON.stringify(manifest));
+    const json = JSON.stringify(manifest);
+    writeDurably(join(this.dir, MANIFEST_FILE), json);
     return manifest;
   }
 }
@@ -372,7 +413,8 @@ export class BackupDir {
     if (!f.stored) throw new VssError('VSS_E_OBJECT_NOT_FOUND', `${f.path} has no stored content`);
     const holder = f.storedIn ? this.chain.get(f.storedIn) : this;
     if (!holder) throw new VssError('VSS_E_OBJECT_NOT_FOUND', `${f.path} is stored in backup ${f.storedIn}, which is not in this backup's chain`);
-    return join(holder.dir, f.stored);
+    // `stored` is relative and climbs nowhere (checkManifest): joined by hand, not normalised.
+    return `${holder.dir}/${f.stored}`;
   }
 
   readDocument(relativePath: string): string {
@@ -401,22 +443,29 @@ export class BackupDir {
   /** The same check, hashing on every core. */
   async verifyWith(pool: CopyPool, onProgress?: (done: number, total: number) => void): Promise<VerifyProblem[]> {
     const stored = this.manifest.files.filter((f) => f.kind === 'file');
+    const problems: (VerifyProblem & { i: number })[] = [];
     let done = 0;
-    // Every job is submitted synchronously (before each callback's first await), then sent.
-    const checks = stored.map(async (f) => {
-        let path: string;
-        try {
-          path = this.storedPath(f);
-        } catch (e) {
-          return { path: f.path, problem: (e as Error).message };
-        }
-        const r = await pool.submit({ from: path });
-        onProgress?.(++done, stored.length);
-        return this.checkStored(f, () => (r.error ? undefined : { size: r.size!, sha256: r.sha256! }));
+    const checks: Promise<void>[] = [];
+    stored.forEach((f, i) => {
+      let path: string;
+      try {
+        path = this.storedPath(f);
+      } catch (e) {
+        problems.push({ path: f.path, problem: (e as Error).message, i });
+        return;
+      }
+      checks.push(
+        pool.submit({ op: 'hash', from: path }).then((r) => {
+          onProgress?.(++done, stored.length);
+          const p = this.checkStored(f, () => (r.error ? undefined : { size: r.size!, sha256: r.sha256! }));
+          if (p) problems.push({ ...p, i });
+        }),
+      );
     });
     pool.flush();
-    const results = await Promise.all(checks);
-    return results.filter((p): p is VerifyProblem => p !== undefined);
+    await Promise.all(checks);
+    // In manifest order, whatever order the workers answered in.
+    return problems.sort((a, b) => a.i - b.i).map(({ path, problem }) => ({ path, problem }));
   }
 
   private checkStored(f: ManifestFile, measure: (path: string) => { size: number; sha256: string } | undefined): VerifyProblem | undefined {
@@ -487,7 +536,7 @@ function checkManifest(m: BackupManifest, dir: string): void {
   if (m.format !== BACKUP_FORMAT) bad(`its format is ${JSON.stringify(m.format)}, expected ${BACKUP_FORMAT}`);
   if (typeof m.id !== 'string' || !Array.isArray(m.files) || !Array.isArray(m.chain) || !Array.isArray(m.writers) || !Array.isArray(m.components)) bad('a required field is missing');
   for (const f of m.files) {
-    if (typeof f.path !== 'string' || !f.path.startsWith('/') || posix.normalize(f.path) !== f.path) bad(`the path ${JSON.stringify(f.path)} is not a plain absolute path`);
+    if (typeof f.path !== 'string' || !isPlainAbsolute(f.path)) bad(`the path ${JSON.stringify(f.path)} is not a plain absolute path`);
     if (!['file', 'dir', 'symlink'].includes(f.kind)) bad(`${f.path} has the kind ${JSON.stringify(f.kind)}`);
     if (f.stored !== undefined && (typeof f.stored !== 'string' || f.stored.startsWith('/') || f.stored.split('/').includes('..'))) bad(`${f.path} is stored at ${JSON.stringify(f.stored)}, outside the backup`);
     if (f.kind === 'file' && (typeof f.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(f.sha256))) bad(`${f.path} has no valid checksum`);

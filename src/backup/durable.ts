@@ -23,11 +23,22 @@ export function writeDurably(path: string, data: string): void {
 
 export function exists(path: string): boolean {
   try {
-    lstatSync(path);
-    return true;
+    // No exception for the common "not there": building one costs more than the lstat.
+    return lstatSync(path, { throwIfNoEntry: false }) !== undefined;
   } catch {
     return false;
   }
+}
+
+// A `//`, or a `.` or `..` segment: what posix.normalize would change in an absolute path.
+const UNNORMALISED = /\/\/|\/\.\.?(?:\/|$)/;
+
+/**
+ * `path` is absolute and normalised (no `//`, `.` or `..` segment, no trailing `/`): the
+ * same answer as `posix.normalize(path) === path` for an absolute path, without building one.
+ */
+export function isPlainAbsolute(path: string): boolean {
+  return path.startsWith('/') && (path === '/' || (!path.endsWith('/') && !UNNORMALISED.test(path)));
 }
 
 /** `path` is `root` or below it. */

@@ -1,9 +1,11 @@
 // The restore executor: puts the files of a restore set back (spec §14), one component
 // set at a time and all-or-nothing. Shared by the CLI and the requester SDK.
 //
-// No data lost: every file is first written beside its destination and fsynced; a journal
-// naming each (destination, new file, kept old file) is made durable; only then are the
-// old files renamed aside and the new ones renamed in. If anything fails the component is
+// No data lost: a journal naming each (destination, new file, kept old file) is made
+// durable first; every file is then written beside its destination (a directory that did
+// not exist is built whole under a hidden name beside its place) and flushed to disk; only
+// then are the old files renamed aside and the new ones, and new directories, renamed in.
+// With a copy pool the files are written on its workers. If anything fails the component is
 // rolled back to exactly what was there; the old files are deleted only once the whole
 // component is in place. A restore killed half-way is rolled back by `recoverRestores`,
 // which the daemon and every restore run first. A restore never writes outside its
@@ -41,7 +43,8 @@ import { Guid } from '../vss/guid.js';
 import { type ByteRange, decodeRangesFile, parseRangeList } from '../vss/ranges.js';
 import { sameFileSet, type BackupSetEntry, type RestoreFile, type RestorePlan, type RestoreSet } from '../vss/selection/index.js';
 import type { AlternateLocationMapping } from '../vss/writer-metadata.js';
-import { exists, fsyncPath, isWithin, syncFileSystems, writeDurably } from './durable.js';
+import { exists, fsyncPath, isPlainAbsolute, isWithin, syncFileSystems, writeDurably } from './durable.js';
+import type { CopyJob, CopyPool } from './copy-pool.js';
 import type { ServiceManager } from './service-manager.js';
 
 /** Where a backup keeps the content of each backed-up file. */
@@ -67,6 +70,8 @@ export interface RestoreExecutorOptions {
   allowedRoots?: readonly string[];
   /** Work out what would happen without touching the disk. */
   dryRun?: boolean;
+  /** Stage whole files on these workers (every core) instead of this thread. The caller closes it. */
+  pool?: CopyPool;
 }
 
 export type Placement = 'original' | 'alternate-mapping' | 'new-target' | 'directed' | 'staged-for-reboot' | 'skipped';
@@ -102,11 +107,24 @@ interface JournalEntry {
   kept?: string;
 }
 
+/**
+ * A directory that did not exist: it is built whole under a hidden name beside its place,
+ * its files with their own names, and renamed into place at the swap. One rename and no
+ * journal entry per file: nothing was there for any of them to replace.
+ */
+interface StagedTree {
+  destination: string;
+  staged: string;
+}
+
 interface Journal {
   component: string;
   state: 'staging' | 'swapping' | 'committed';
+  /** Files going into directories that exist. */
   entries: JournalEntry[];
-  /** Directories this restore created, deepest last. */
+  /** New directories (absent in journals of earlier versions). */
+  trees?: StagedTree[];
+  /** Directories made in place, deepest last (journals of earlier versions; now always empty). */
   createdDirs: string[];
 }
 
@@ -144,32 +162,28 @@ function asVss(e: unknown, what: string): VssError {
  * through real directories only: a symlink on the way could lead anywhere.
  */
 function checkDestination(destination: string, roots: readonly string[], checked: Set<string> = new Set()): void {
-  if (!destination.startsWith('/') || posix.normalize(destination) !== destination || destination.split('/').includes('..')) {
+  if (!isPlainAbsolute(destination)) {
     throw new VssError('E_ACCESSDENIED', `the restore destination "${destination}" is not a plain absolute path; the stored documents may have been tampered with`);
   }
-  const root = roots.filter((r) => isWithin(destination, r)).sort((a, b) => b.length - a.length)[0];
+  let root: string | undefined; // the longest allowed root holding it
+  for (const r of roots) if (isWithin(destination, r) && (root === undefined || r.length > root.length)) root = r;
   if (root === undefined) {
     throw new VssError('E_ACCESSDENIED', `the restore destination "${destination}" is outside the allowed roots (${roots.join(', ')}); restore to one of them or allow its directory`);
   }
-  // Every existing directory from the root down to the destination's parent must be a real directory.
-  let p = dirname(destination);
-  const chain: string[] = [];
-  while (isWithin(p, root) && p !== '/') {
-    chain.push(p);
-    if (p === root) break;
-    p = dirname(p);
-  }
-  for (const dir of chain) {
-    if (checked.has(dir)) break; // it, and so everything above it, was checked for an earlier file
+  // Every existing directory from the destination's parent up to the root must be a real
+  // directory. One checked for an earlier file was checked with everything above it.
+  for (let dir = dirname(destination); isWithin(dir, root) && dir !== '/' && !checked.has(dir); dir = dirname(dir)) {
     checked.add(dir);
     let st;
     try {
-      st = lstatSync(dir);
+      st = lstatSync(dir, { throwIfNoEntry: false });
     } catch {
-      continue; // will be created
+      st = undefined;
     }
-    if (st.isSymbolicLink()) throw new VssError('E_ACCESSDENIED', `the restore would write through the symlink "${dir}" on the way to "${destination}"; refusing to follow it`);
-    if (!st.isDirectory()) throw new VssError('E_ACCESSDENIED', `"${dir}" is in the way of "${destination}": it is not a directory`);
+    if (st?.isSymbolicLink()) throw new VssError('E_ACCESSDENIED', `the restore would write through the symlink "${dir}" on the way to "${destination}"; refusing to follow it`);
+    if (st && !st.isDirectory()) throw new VssError('E_ACCESSDENIED', `"${dir}" is in the way of "${destination}": it is not a directory`);
+    // Missing: it will be created.
+    if (dir === root) break;
   }
 }
 
@@ -237,8 +251,10 @@ export class RestoreExecutor {
   private readonly serviceManager: ServiceManager | undefined;
   private readonly allowedRoots: readonly string[] | undefined;
   private readonly dryRun: boolean;
+  private readonly pool: CopyPool | undefined;
 
   constructor(options: RestoreExecutorOptions) {
+    this.pool = options.pool;
     this.stateDir = options.stateDir;
     this.serviceManager = options.serviceManager;
     this.allowedRoots = options.allowedRoots?.map((r) => posix.normalize(r));
@@ -353,7 +369,9 @@ export class RestoreExecutor {
       if (stopStart) await this.requireServiceManager(plan.service).stop(plan.service);
       let done: { files: number; bytes: number };
       try {
-        done = applyComponent(this.stateDir, plan.definingComponent.fullPath, writes, plan.files, source);
+        done = this.pool
+          ? await applyComponentOnPool(this.stateDir, plan.definingComponent.fullPath, writes, plan.files, source, this.pool)
+          : applyComponent(this.stateDir, plan.definingComponent.fullPath, writes, plan.files, source);
       } finally {
         // The service comes back whether or not its files did: it must not stay down.
         if (stopStart) await this.requireServiceManager(plan.service).start(plan.service);
@@ -399,6 +417,18 @@ function rootOf(destination: string, f: RestoreFile): string {
   return destination.slice(0, destination.length - rel.length - 1) || '/';
 }
 
+/** One component's restore under way: its journal and where each new file is staged. */
+interface Apply {
+  journalPath: string;
+  journal: Journal;
+  writes: PlannedWrite[];
+  fileWrites: { w: PlannedWrite; staged: string }[];
+  /** Directories to make while staging, each after its parent: within staged trees. */
+  dirsToMake: string[];
+  byEntry: Map<BackupSetEntry, RestoreFile>;
+  bytes: number;
+}
+
 /**
  * Journals, stages and swaps one component's files; rolls back on any failure. The journal
  * is written before anything else, so a crash at any point leaves nothing recovery cannot
@@ -406,101 +436,183 @@ function rootOf(destination: string, f: RestoreFile): string {
  * kept files return; once `committed`, only the kept files remain to delete.
  */
 function applyComponent(stateDir: string, component: string, writes: PlannedWrite[], files: readonly RestoreFile[], source: RestoreSource): { files: number; bytes: number } {
+  const a = beginApply(stateDir, component, writes, files);
+  try {
+    for (const d of a.dirsToMake) mkdirSync(d);
+    for (const f of a.fileWrites) stageOne(a, f, source);
+    return commitApply(a, source);
+  } catch (e) {
+    abandonApply(a);
+    throw e;
+  }
+}
+
+/** The same, with whole-file copies staged on the pool's workers (content, owner, mode and times in one job each). */
+async function applyComponentOnPool(stateDir: string, component: string, writes: PlannedWrite[], files: readonly RestoreFile[], source: RestoreSource, pool: CopyPool): Promise<{ files: number; bytes: number }> {
+  const a = beginApply(stateDir, component, writes, files);
+  try {
+    for (const d of a.dirsToMake) mkdirSync(d);
+    const onPool = a.fileWrites.filter(({ w }) => w.entry.kind === 'file' && w.via !== 'directed');
+    const jobs: CopyJob[] = onPool.map(({ w, staged }) => {
+      const attrs = source.attributes?.(w.entry);
+      return {
+        op: 'stage',
+        from: source.contentPath(w.entry),
+        to: staged,
+        mode: w.entry.mode,
+        ...(attrs?.uid !== undefined ? { uid: attrs.uid, ...(attrs.gid !== undefined ? { gid: attrs.gid } : {}) } : {}),
+        atimeMs: attrs?.atimeMs ?? w.entry.mtimeMs,
+        mtimeMs: w.entry.mtimeMs,
+      };
+    });
+    const results = pool.run(jobs);
+    // Symlinks and directed (range) restores, meanwhile, here.
+    const here = new Set(onPool);
+    let thrown: unknown;
+    try {
+      for (const f of a.fileWrites) if (!here.has(f)) stageOne(a, f, source);
+    } catch (e) {
+      thrown = e;
+    }
+    // Every job has finished before anything is rolled back: none can stage a file after.
+    const failed = (await results).find((r) => r.error);
+    if (thrown !== undefined) throw thrown;
+    if (failed) throw Object.assign(new Error(failed.error!.message), { code: failed.error!.code });
+    for (const { w } of onPool) a.bytes += w.entry.size;
+    return commitApply(a, source);
+  } catch (e) {
+    abandonApply(a);
+    throw e;
+  }
+}
+
+/** Plans the directories to make and the staged names, then makes the journal durable: nothing is touched before. */
+function beginApply(stateDir: string, component: string, writes: PlannedWrite[], files: readonly RestoreFile[]): Apply {
   const id = randomBytes(6).toString('hex');
   const journalDir = join(stateDir, JOURNAL_DIR);
   mkdirSync(journalDir, { recursive: true, mode: 0o700 });
   const journalPath = join(journalDir, `${id}.json`);
-  const byEntry = new Map(files.map((f) => [f.entry, f]));
-  // Directories to create, shallowest first: missing ancestors, then missing directory entries.
-  const createdDirs: string[] = [];
-  const planned = new Set<string>();
+  const trees: StagedTree[] = [];
+  const dirsToMake: string[] = [];
   const present = new Set<string>(); // directories seen to exist: one lstat each, not one per file
-  const planDir = (dir: string): void => {
-    const missing: string[] = [];
-    for (let p = dir; !planned.has(p) && !present.has(p); p = dirname(p)) {
-      if (exists(p)) {
-        present.add(p);
-        break;
-      }
-      missing.unshift(p);
+  const stagedDirs = new Map<string, string>(); // missing directory → where it is built
+  // Where a directory is built, or undefined when it exists. The topmost missing directory of
+  // a path starts a tree of its own; those below it are built inside that tree.
+  const place = (dir: string): string | undefined => {
+    if (present.has(dir)) return undefined;
+    const known = stagedDirs.get(dir);
+    if (known !== undefined) return known;
+    if (exists(dir)) {
+      present.add(dir);
+      return undefined;
     }
-    for (const p of missing) {
-      planned.add(p);
-      createdDirs.push(p);
+    const parent = dirname(dir);
+    const inside = parent === dir ? undefined : place(parent);
+    let staged: string;
+    if (inside === undefined) {
+      staged = `${parent === '/' ? '' : parent}/.shadowcopy-restore-${id}-t${trees.length}`;
+      trees.push({ destination: dir, staged });
+    } else {
+      staged = `${inside}/${basename(dir)}`;
     }
+    stagedDirs.set(dir, staged);
+    dirsToMake.push(staged);
+    return staged;
   };
   const fileWrites: { w: PlannedWrite; staged: string }[] = [];
+  const entries: JournalEntry[] = [];
   writes.forEach((w, i) => {
-    planDir(dirname(w.destination));
-    if (w.entry.kind === 'dir') planDir(w.destination);
-    else fileWrites.push({ w, staged: join(dirname(w.destination), `.shadowcopy-restore-${id}-${i}`) });
-  });
-  const journal: Journal = { component, state: 'staging', entries: fileWrites.map(({ w, staged }, i) => ({ destination: w.destination, staged, kept: join(dirname(w.destination), `.shadowcopy-old-${id}-${i}`) })), createdDirs };
-  let bytes = 0;
-  writeDurably(journalPath, JSON.stringify(journal));
-  try {
-    // 1. Everything new is written beside its destination and made durable.
-    for (const d of createdDirs) mkdirSync(d);
-    for (const { w, staged } of fileWrites) {
-      const { entry, destination } = w;
-      if (entry.kind === 'symlink') {
-        symlinkSync(source.linkTarget?.(entry) ?? readlinkSync(source.contentPath(entry)), staged);
-        applyAttributes(staged, entry, source);
-        continue;
-      }
-      const content = source.contentPath(entry);
-      if (w.via === 'directed') {
-        const f = byEntry.get(entry)!;
-        // Ranges land in a copy of what is there now (or an empty file).
-        if (exists(destination)) copyFileSync(destination, staged);
-        const fd = openSync(staged, exists(staged) ? 'r+' : 'w+');
-        try {
-          const src = rangesOf(f.sourceRanges, 'source');
-          const dst = rangesOf(f.destinationRanges, 'destination');
-          bytes += src.length === 0 && dst.length === 0 ? copyWhole(content, fd) : copyRanges(content, fd, src, dst);
-          fsyncSync(fd);
-        } finally {
-          closeSync(fd);
-        }
-      } else {
-        copyFileSync(content, staged);
-        bytes += entry.size;
-      }
-      applyAttributes(staged, entry, source);
+    const dir = dirname(w.destination);
+    const inside = place(dir);
+    if (w.entry.kind === 'dir') {
+      place(w.destination);
+      return;
     }
-    // Everything staged is on disk before the swap may begin.
-    const dirsTouched = new Set(journal.entries.map((e) => dirname(e.destination)));
-    syncFileSystems(dirsTouched);
-    // 2. From here on a crash is undone by putting the kept files back.
-    journal.state = 'swapping';
-    writeDurably(journalPath, JSON.stringify(journal));
-    // 3. Swap: old aside (kept), new in.
-    const keptNow = new Set<JournalEntry>();
-    for (const e of journal.entries) {
-      // Old aside first, then new in: a crash between the two leaves both for recovery.
+    if (inside !== undefined) {
+      fileWrites.push({ w, staged: `${inside}/${basename(w.destination)}` });
+      return;
+    }
+    // Beside the destination, so the swap is a rename within one directory. Named by hand: `dir` is normalised already.
+    const staged = `${dir === '/' ? '' : dir}/.shadowcopy-restore-${id}-${i}`;
+    fileWrites.push({ w, staged });
+    entries.push({ destination: w.destination, staged, kept: `${dir === '/' ? '' : dir}/.shadowcopy-old-${id}-${entries.length}` });
+  });
+  const journal: Journal = { component, state: 'staging', entries, trees, createdDirs: [] };
+  writeDurably(journalPath, JSON.stringify(journal));
+  return { journalPath, journal, writes, fileWrites, dirsToMake, byEntry: new Map(files.map((f) => [f.entry, f])), bytes: 0 };
+}
+
+/** Stages one file, symlink or directed range restore here, owner, mode and times included. */
+function stageOne(a: Apply, { w, staged }: { w: PlannedWrite; staged: string }, source: RestoreSource): void {
+  const { entry, destination } = w;
+  if (entry.kind === 'symlink') {
+    symlinkSync(source.linkTarget?.(entry) ?? readlinkSync(source.contentPath(entry)), staged);
+    applyAttributes(staged, entry, source);
+    return;
+  }
+  const content = source.contentPath(entry);
+  if (w.via === 'directed') {
+    const f = a.byEntry.get(entry)!;
+    // Ranges land in a copy of what is there now (or an empty file).
+    if (exists(destination)) copyFileSync(destination, staged);
+    const fd = openSync(staged, exists(staged) ? 'r+' : 'w+');
+    try {
+      const src = rangesOf(f.sourceRanges, 'source');
+      const dst = rangesOf(f.destinationRanges, 'destination');
+      a.bytes += src.length === 0 && dst.length === 0 ? copyWhole(content, fd) : copyRanges(content, fd, src, dst);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } else {
+    copyFileSync(content, staged);
+    a.bytes += entry.size;
+  }
+  applyAttributes(staged, entry, source);
+}
+
+/** Everything is staged: makes it durable, swaps it in, sets directory attributes, commits. */
+function commitApply(a: Apply, source: RestoreSource): { files: number; bytes: number } {
+  const { journal, journalPath } = a;
+  // Everything staged is on disk before the swap may begin.
+  const dirsTouched = new Set([...journal.entries, ...(journal.trees ?? [])].map((e) => dirname(e.destination)));
+  syncFileSystems(dirsTouched);
+  // 1. From here on a crash is undone by putting the kept files back.
+  journal.state = 'swapping';
+  writeDurably(journalPath, JSON.stringify(journal));
+  // 2. Swap: old aside (kept), new in.
+  const keptNow = new Set<JournalEntry>();
+  for (const e of journal.entries) {
+    // Old aside first, then new in: a crash between the two leaves both for recovery. Only
+    // what is there is moved: asked with lstat, as a failed rename would cost an exception.
+    if (lstatSync(e.destination, { throwIfNoEntry: false }) !== undefined) {
       try {
         renameSync(e.destination, e.kept!);
         keptNow.add(e);
       } catch (err) {
-        if (errno(err) !== 'ENOENT') throw err; // nothing there to keep
+        if (errno(err) !== 'ENOENT') throw err; // gone since: nothing to keep
       }
-      renameSync(e.staged, e.destination);
     }
-    syncFileSystems(dirsTouched);
-    // Directories last and deepest first: renaming entries into one changes its mtime.
-    const dirs = writes.filter((w) => w.entry.kind === 'dir').sort((a, b) => b.destination.length - a.destination.length);
-    for (const w of dirs) applyAttributes(w.destination, w.entry, source);
-    // 4. Committed: the old files can go.
-    journal.state = 'committed';
-    writeDurably(journalPath, JSON.stringify(journal));
-    finish(journalPath, journal, keptNow);
-    return { files: writes.length, bytes };
-  } catch (e) {
-    if (journal.state !== 'committed') {
-      rollBack(journal);
-      rmSync(journalPath, { force: true });
-    }
-    throw e;
+    renameSync(e.staged, e.destination);
+  }
+  // A new directory goes in whole. Should one have appeared there since, an empty one is
+  // replaced and any other fails the rename (ENOTEMPTY, ENOTDIR): rolled back, nothing lost.
+  for (const t of journal.trees ?? []) renameSync(t.staged, t.destination);
+  syncFileSystems(dirsTouched);
+  // Directories last and deepest first: renaming entries into one changes its mtime.
+  const dirs = a.writes.filter((w) => w.entry.kind === 'dir').sort((x, y) => y.destination.length - x.destination.length);
+  for (const w of dirs) applyAttributes(w.destination, w.entry, source);
+  // 3. Committed: the old files can go.
+  journal.state = 'committed';
+  writeDurably(journalPath, JSON.stringify(journal));
+  finish(journalPath, journal, keptNow);
+  return { files: a.writes.length, bytes: a.bytes };
+}
+
+function abandonApply(a: Apply): void {
+  if (a.journal.state !== 'committed') {
+    rollBack(a.journal);
+    rmSync(a.journalPath, { force: true });
   }
 }
 
@@ -542,6 +654,16 @@ function rollBack(journal: Journal): void {
       rmSync(e.staged, { force: true });
     } catch {
       // Keep going: the rest of the component must still be put back.
+    }
+  }
+  for (const t of [...(journal.trees ?? [])].reverse()) {
+    try {
+      // Renamed in (it was staged before `swapping`, and is gone): the directory did not
+      // exist before the restore, so all of it goes.
+      if (journal.state === 'swapping' && !exists(t.staged) && isDirectory(t.destination)) rmSync(t.destination, { recursive: true, force: true });
+      rmSync(t.staged, { recursive: true, force: true });
+    } catch {
+      // Keep going.
     }
   }
   for (const d of [...journal.createdDirs].reverse()) {

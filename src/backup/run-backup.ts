@@ -2,7 +2,7 @@
 // components, snapshot the volumes involved, copy the backup set from the snapshot into a
 // backup directory, save the documents, report success per component, complete, release.
 import { lstatSync, readdirSync, realpathSync, statSync, type Stats } from 'node:fs';
-import { join, posix, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { BackupComponents, WriterStatus } from '../requester/index.js';
 import type { SnapshotProperties } from '../vss/snapshot.js';
 import type { BackupSelectionResult } from '../vss/selection/index.js';
@@ -256,6 +256,16 @@ export function componentKey(writerId: string, component: string): string {
 
 /** Runs a whole backup on a fresh session. The session is not released here. */
 export async function runBackup(session: BackupComponents, opts: BackupOptions): Promise<BackupReport> {
+  // Started first, so the copy workers boot while writers freeze and the provider snapshots.
+  const pool = new CopyPool();
+  try {
+    return await backUp(session, opts, pool);
+  } finally {
+    await pool.close();
+  }
+}
+
+async function backUp(session: BackupComponents, opts: BackupOptions, pool: CopyPool): Promise<BackupReport> {
   const env = opts.env ?? process.env;
   const progress = (p: BackupProgress): void => opts.onProgress?.(p);
   const paths = (opts.paths ?? []).map((p) => normalizePath('the path', resolve(p)));
@@ -268,14 +278,6 @@ export async function runBackup(session: BackupComponents, opts: BackupOptions):
   // Sets without a snapshot bit are read from the live system, after PostSnapshot (which
   // doSnapshotSet has finished): a writer may have produced them only then (spec §15).
   const backupSet = computeBackupSet(chosen, tree, { backupType, env, liveTree: new FsFileTree('/') });
-  const pool = new CopyPool();
-  try {
-    return await copyAndComplete();
-  } finally {
-    await pool.close();
-  }
-
-  async function copyAndComplete(): Promise<BackupReport> {
   const out = BackupDirWriter.create(opts.to, mounts.map((m) => ({ volume: m.volume, root: m.snapshotRoot })), previous, pool);
   const failed = new Map<string, string>(); // componentKey → why
   for (const f of backupSet.failures) failed.set(componentKey(f.writerId, f.definingComponent.fullPath), f.error.message);
@@ -293,7 +295,7 @@ export async function runBackup(session: BackupComponents, opts: BackupOptions):
         // The backup directory files content by volume; a live-read set must lie on one of the set's.
         throw new VssError('VSS_E_OBJECT_NOT_FOUND', `${e.path} (read live) is on no volume of the snapshot set; the writer must keep such files on a volume it also backs up`);
       }
-      out.add(e.path, 'application', e, e.snapshotRequired ? tree.resolve(e.source) : e.source);
+      out.add(e.path, 'application', e, e.snapshotRequired ? tree.resolve(e.source) : e.source, e.kind === 'file' ? 'file' : undefined);
     } catch (err) {
       if (VssError.is(err, 'VSS_E_INSUFFICIENT_STORAGE')) throw err;
       failed.set(componentKey(e.writerId, e.definingComponent.fullPath), (err as Error).message);
@@ -305,16 +307,22 @@ export async function runBackup(session: BackupComponents, opts: BackupOptions):
   for (const p of paths) {
     const real = out.readPath(p);
     if (real === undefined) continue;
-    walk(real, p, (path, realPath, st) => {
+    let seen = 0;
+    for (const [path, realPath, st] of walk(real, p)) {
       if (!out.has(path)) {
-        bytes += out.add(path, 'crash', undefined, realPath, st).size;
+        out.add(path, 'crash', undefined, realPath, st);
         files++;
       }
-    });
+      // Now and then let the pool's answers in, so its workers get the next batches while the walk goes on.
+      if (++seen % 1024 === 0) {
+        await new Promise(setImmediate);
+        checkAbort(opts.signal);
+      }
+    }
   }
   for (const f of await out.flush()) {
-    const e = out.entryOf(f.path);
-    if (e) failed.set(componentKey(e.writerId, e.definingComponent.fullPath), f.error.message);
+    // A component's file fails its component; another file is a warning.
+    if (f.entry) failed.set(componentKey(f.entry.writerId, f.entry.definingComponent.fullPath), f.error.message);
     else warnings.push(`${f.path} could not be backed up: ${f.error.message}`);
   }
 
@@ -330,10 +338,9 @@ export async function runBackup(session: BackupComponents, opts: BackupOptions):
   for (const f of components.filter((c) => !c.succeeded)) warnings.push(`component ${f.component} failed: ${f.error}`);
   // Saved after SetBackupSucceeded, so the stored document says which components succeeded.
   out.saveDocument(BCD_FILE, await session.saveAsXml());
-  progress({ phase: 'complete', files, bytes, totalFiles: files, totalBytes });
+  progress({ phase: 'complete', files: out.totals.files, bytes: out.totals.bytes, totalFiles: out.totals.files, totalBytes: out.totals.bytes });
   const manifest = out.finish({ backupType: backupTypeCodec.tokenOf(backupType) ?? 'full', snapshotSetId: snapshotSetId.value, writers: manifestWriters, components });
   return { dir: out.dir, manifest, snapshotSetId: snapshotSetId.value, components, writerStatuses: statuses, warnings };
-  }
 }
 
 function splitPath(path: string): [string, string] {
@@ -349,17 +356,34 @@ function refOf(m: WriterMetadata, n: ComponentNode): { writerId: Guid; instanceI
   return { writerId: m.identity.writerId, instanceId: m.identity.instanceId, logicalPath: n.component.logicalPath, componentName: n.component.componentName };
 }
 
-/** Pre-order walk of a snapshot directory, reporting live path and real path; stays on one filesystem. */
-function walk(realRoot: string, liveRoot: string, visit: (path: string, real: string, st: Stats) => void): void {
-  const dev = lstatSync(realRoot).dev;
-  const stack: [string, string][] = [[liveRoot, realRoot]];
+/**
+ * Pre-order walk of a snapshot directory, reporting live path, real path and what is known
+ * of each entry: its lstat for directories and symlinks, `'file'` for a regular file (as its
+ * directory entry says, so the copy can stat it on the open file instead of a lookup here).
+ * Stays on one filesystem; sockets, FIFOs and devices are left out.
+ */
+function* walk(realRoot: string, liveRoot: string): Generator<[path: string, real: string, st: Stats | 'file']> {
+  const rootSt = lstatSync(realRoot);
+  const dev = rootSt.dev;
+  const child = (dir: string, name: string): string => (dir === '/' ? `/${name}` : `${dir}/${name}`);
+  const stack: [string, string, Stats | undefined][] = [[liveRoot, realRoot, rootSt]];
   while (stack.length) {
-    const [live, real] = stack.pop()!;
-    const st = lstatSync(real);
+    const [live, real, known] = stack.pop()!;
+    if (known === undefined) {
+      yield [live, real, 'file'];
+      continue;
+    }
+    const st = known;
     if (!st.isDirectory() && !st.isFile() && !st.isSymbolicLink()) continue;
-    visit(live, real, st);
+    yield [live, real, st];
     if (st.isDirectory() && st.dev === dev) {
-      for (const name of readdirSync(real).sort().reverse()) stack.push([posix.join(live, name), join(real, name)]);
+      // Names from readdir hold no '/': joined by hand, not normalised by path.join.
+      const entries = readdirSync(real, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? 1 : a.name > b.name ? -1 : 0));
+      for (const d of entries) {
+        const r = child(real, d.name);
+        if (d.isFile()) stack.push([child(live, d.name), r, undefined]);
+        else if (d.isDirectory() || d.isSymbolicLink()) stack.push([child(live, d.name), r, lstatSync(r)]);
+      }
     }
   }
 }

@@ -25,6 +25,7 @@ import {
 } from '../vss/index.js';
 import { BackupDir, BCD_FILE, type ManifestFile } from './backup-dir.js';
 import { CopyPool } from './copy-pool.js';
+import { isPlainAbsolute } from './durable.js';
 import { type ComponentRestoreResult, RestoreExecutor } from './restore-executor.js';
 import type { ComponentChoice } from './run-backup.js';
 import type { ServiceManager } from './service-manager.js';
@@ -110,7 +111,10 @@ function matches(choice: ComponentChoice, writerId: string, writerName: string, 
 
 /** Sends the destinations of a restore set under `root`: `/srv/x` becomes `<root>/srv/x`. */
 function relocate(set: RestoreSet, root: string): RestoreSet {
-  const under = (p: string): string => posix.join(root, p);
+  const top = posix.normalize(root).replace(/\/+$/, ''); // '' for '/'
+  const plainTop = top === '' || isPlainAbsolute(top);
+  // Plain absolute paths go under by concatenation, the same as posix.join without its cost per path.
+  const under = (p: string): string => (plainTop && isPlainAbsolute(p) ? `${top}${p}` : posix.join(root, p));
   return {
     plans: set.plans.map((plan) => ({
       ...plan,
@@ -120,6 +124,16 @@ function relocate(set: RestoreSet, root: string): RestoreSet {
 }
 
 export async function runRestore(opts: RestoreOptions): Promise<RestoreReport> {
+  // Started first, so the workers boot while the manifests are read. They verify, then stage.
+  const pool = new CopyPool();
+  try {
+    return await restoreWith(opts, pool);
+  } finally {
+    await pool.close();
+  }
+}
+
+async function restoreWith(opts: RestoreOptions, pool: CopyPool): Promise<RestoreReport> {
   const newest = BackupDir.open(opts.from);
   const chain = [...newest.manifest.chain].map((id) => (id === newest.manifest.id ? newest : newest.chain.get(id)));
   if (chain.some((b) => b === undefined)) throw new VssError('VSS_E_OBJECT_NOT_FOUND', `the backup chain of ${newest.dir} is incomplete; every backup it builds on must be present`);
@@ -127,18 +141,13 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreReport> {
 
   // 1. Nothing is touched before every stored file of every backup of the chain checks out.
   let verified = 0;
-  const pool = new CopyPool();
-  try {
-    for (const b of backups) {
-      const problems = await b.verifyWith(pool, (done, total) => opts.onProgress?.({ phase: 'verify', files: verified + done, bytes: 0, totalFiles: total }));
-      if (problems.length) {
-        const list = problems.slice(0, 5).map((p) => `${p.path}: ${p.problem}`).join('; ');
-        throw new VssError('VSS_E_CORRUPT_XML_DOCUMENT', `the backup ${b.dir} is damaged (${problems.length} file${problems.length === 1 ? '' : 's'}): ${list}; nothing was restored`);
-      }
-      verified += b.manifest.files.filter((f) => f.kind === 'file').length;
+  for (const b of backups) {
+    const problems = await b.verifyWith(pool, (done, total) => opts.onProgress?.({ phase: 'verify', files: verified + done, bytes: 0, totalFiles: total }));
+    if (problems.length) {
+      const list = problems.slice(0, 5).map((p) => `${p.path}: ${p.problem}`).join('; ');
+      throw new VssError('VSS_E_CORRUPT_XML_DOCUMENT', `the backup ${b.dir} is damaged (${problems.length} file${problems.length === 1 ? '' : 's'}): ${list}; nothing was restored`);
     }
-  } finally {
-    await pool.close();
+    verified += b.manifest.files.filter((f) => f.kind === 'file').length;
   }
 
   const executor = new RestoreExecutor({
@@ -146,6 +155,7 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreReport> {
     ...(opts.serviceManager ? { serviceManager: opts.serviceManager } : {}),
     ...(opts.to ? { allowedRoots: [opts.to] } : {}),
     ...(opts.dryRun ? { dryRun: true } : {}),
+    pool,
   });
   const steps: RestoreStep[] = [];
   for (const [i, b] of backups.entries()) {
@@ -215,23 +225,27 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreReport> {
 /** The crash-consistent files as one component-like set, restored all or nothing. */
 function crashPlan(files: readonly ManifestFile[]): RestorePlan {
   const name = { logicalPath: '', componentName: 'files', fullPath: 'files' };
-  const entries: BackupSetEntry[] = files.map((f) => ({
-    writerId: '',
-    instanceId: '',
-    definingComponent: name,
-    component: name,
-    fileSetKind: 'files',
-    fileSet: { path: posix.dirname(f.path), filespec: posix.basename(f.path) || '*', recursive: false, backupTypeMask: DEFAULT_FILESPEC_BACKUP_TYPE },
-    root: posix.dirname(f.path),
-    relativePath: posix.basename(f.path),
-    path: f.path,
-    source: f.path,
-    kind: f.kind,
-    size: f.size,
-    mode: f.mode,
-    mtimeMs: f.mtimeMs,
-    snapshotRequired: false,
-  }));
+  const entries: BackupSetEntry[] = files.map((f) => {
+    const dir = posix.dirname(f.path);
+    const base = posix.basename(f.path);
+    return {
+      writerId: '',
+      instanceId: '',
+      definingComponent: name,
+      component: name,
+      fileSetKind: 'files',
+      fileSet: { path: dir, filespec: base || '*', recursive: false, backupTypeMask: DEFAULT_FILESPEC_BACKUP_TYPE },
+      root: dir,
+      relativePath: base,
+      path: f.path,
+      source: f.path,
+      kind: f.kind,
+      size: f.size,
+      mode: f.mode,
+      mtimeMs: f.mtimeMs,
+      snapshotRequired: false,
+    };
+  });
   return {
     writerId: '',
     instanceId: '',

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, statSync, utimesSync, writ
 import { join } from 'node:path';
 import { afterEach, describe, test } from 'node:test';
 import { BackupDir, BackupDirWriter, MANIFEST_FILE, volumeKey } from '../../src/backup/backup-dir.js';
+import { CopyPool } from '../../src/backup/copy-pool.js';
 import { RestoreExecutor } from '../../src/backup/restore-executor.js';
 import { computeRestoreSet, FileRestoreStatus, parseBackupComponents, writeBackupComponents, writeWriterMetadata } from '../../src/vss/index.js';
 import { rejectsVss, throwsVss } from '../support/assert.js';
@@ -77,6 +78,29 @@ describe('backup directory', () => {
     assert.deepEqual(problems.map((p) => p.path).sort(), [join(s.live, 'data/a.db'), join(s.live, 'data/sub/b.db')]);
     assert.match(problems.find((p) => p.path.endsWith('a.db'))!.problem, /does not match its checksum/);
     assert.match(problems.find((p) => p.path.endsWith('b.db'))!.problem, /missing/);
+  });
+
+  test('on a pool: attributes taken on the open file; a file that cannot be copied leaves the backup with its entry', async () => {
+    const s = scenario();
+    const pool = new CopyPool(2);
+    try {
+      const dir = join(s.root, 'backup');
+      const w = BackupDirWriter.create(dir, [{ volume: s.live, root: s.snap }], undefined, pool);
+      const gone = s.entries.find((e) => e.path.endsWith('a.db'))!;
+      rmSync(join(s.snap, 'data/a.db'));
+      for (const e of s.entries) w.add(e.path, 'application', e, s.tree.resolve(e.source), e.kind === 'file' ? 'file' : undefined);
+      const failed = await w.flush();
+      assert.deepEqual(failed.map((f) => [f.path, f.error.code, f.entry]), [[gone.path, 'VSS_E_OBJECT_NOT_FOUND', gone]]);
+      const m = w.finish({ backupType: 'full', writers: [], components: [] });
+      assert.ok(!m.files.some((f) => f.path === gone.path));
+      const b = m.files.find((f) => f.path.endsWith('b.db'))!;
+      const st = statSync(join(s.snap, 'data/sub/b.db'));
+      assert.deepEqual([b.size, b.mode, b.uid, b.gid, b.mtimeMs], [st.size, st.mode & 0o7777, st.uid, st.gid, st.mtimeMs]);
+      assert.equal(m.totals.bytes, m.files.reduce((n, f) => n + f.size, 0));
+      assert.deepEqual(BackupDir.open(dir).verify(), []);
+    } finally {
+      await pool.close();
+    }
   });
 
   test('an interrupted backup (no manifest) is refused; a non-empty destination is refused', () => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, test } from 'node:test';
+import { CopyPool } from '../../src/backup/copy-pool.js';
 import { applyRebootRestores, RestoreExecutor, recoverRestores } from '../../src/backup/restore-executor.js';
 import { ProcessServiceManager } from '../../src/backup/service-manager.js';
 import { encodeRangesFile, FileRestoreStatus, Guid, RestoreMethod, RestoreTarget } from '../../src/vss/index.js';
@@ -200,6 +201,60 @@ describe('restore executor', () => {
       assert.ok(r!.error);
       assert.equal(read(join(s.live, 'data/a.db')), 'CHANGED-A');
       assert.equal(read(join(s.live, 'data/sub/c.log')), 'CHANGED-C');
+      assertNoLeftovers(s);
+    });
+
+    test('staged on a pool of workers: the same restore, and a failure half-way puts everything back', async () => {
+      const pool = new CopyPool(2);
+      try {
+        const s = scenario();
+        const mtime = statSync(join(s.live, 'data/a.db')).mtimeMs;
+        s.write('data/a.db', 'CHANGED-A');
+        chmodSync(join(s.live, 'data/a.db'), 0o600);
+        rmSync(join(s.live, 'data/sub'), { recursive: true });
+        s.select(['data']);
+        const [ok] = await new RestoreExecutor({ stateDir: s.stateDir, pool }).restore(s.restoreSet(), s.source);
+        assert.equal(ok!.error, undefined, ok!.error?.message);
+        assert.equal(read(join(s.live, 'data/a.db')), 'alpha');
+        assert.equal(read(join(s.live, 'data/sub/b.db')), 'bravo', 'a missing directory comes back whole');
+        assert.equal(statSync(join(s.live, 'data/a.db')).mode & 0o777, 0o644);
+        assert.equal(Math.round(statSync(join(s.live, 'data/a.db')).mtimeMs), Math.round(mtime));
+        assertNoLeftovers(s);
+
+        s.write('data/a.db', 'CHANGED-A');
+        rmSync(join(s.live, 'data/sub'), { recursive: true });
+        let n = 0;
+        const failing = { contentPath: (e: Parameters<typeof s.source.contentPath>[0]) => (++n === 3 ? join(s.root, 'missing') : s.source.contentPath(e)) };
+        const [r] = await new RestoreExecutor({ stateDir: s.stateDir, pool }).restore(s.restoreSet(), failing);
+        assert.equal(r!.status, FileRestoreStatus.NONE);
+        assert.match(r!.error!.message, /ENOENT/);
+        assert.equal(read(join(s.live, 'data/a.db')), 'CHANGED-A');
+        assert.ok(!existsSync(join(s.live, 'data/sub')), 'the new directory was never put in place');
+        assertNoLeftovers(s);
+      } finally {
+        await pool.close();
+      }
+    });
+
+    test('a new directory caught mid-swap is removed whole by recovery; one still staged is removed', () => {
+      const s = scenario();
+      const placed = join(s.live, 'data/new');
+      const staged = join(s.live, 'data/.shadowcopy-restore-y-t1');
+      // Renamed into place before the kill, and another still under its staged name.
+      mkdirSync(join(placed, 'deep'), { recursive: true });
+      writeFileSync(join(placed, 'deep/f.db'), 'NEW');
+      mkdirSync(staged);
+      writeFileSync(join(staged, 'g.db'), 'NEW');
+      mkdirSync(join(s.stateDir, 'restore-journal'), { recursive: true });
+      const trees = [
+        { destination: placed, staged: join(s.live, 'data/.shadowcopy-restore-y-t0') },
+        { destination: join(s.live, 'data/other'), staged },
+      ];
+      writeFileSync(join(s.stateDir, 'restore-journal', 'y.json'), JSON.stringify({ component: 'data', state: 'swapping', entries: [], trees, createdDirs: [] }));
+      assert.deepEqual(recoverRestores(s.stateDir), { rolledBack: ['data'], completed: [] });
+      assert.ok(!existsSync(placed));
+      assert.ok(!existsSync(join(s.live, 'data/other')));
+      assert.equal(read(join(s.live, 'data/a.db')), 'alpha', 'what was there stays');
       assertNoLeftovers(s);
     });
 

@@ -1,0 +1,64 @@
+// The copy pool's jobs: a backup copy hashes and stats on the open file, refuses what is
+// not a regular file (a FIFO must not hang it), and a staged restore file gets its
+// owner, mode and times from the job.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { CopyPool } from '../../src/backup/copy-pool.js';
+
+const root = mkdtempSync(join(tmpdir(), 'shadowcopy-pool-'));
+const pool = new CopyPool(2);
+after(async () => {
+  await pool.close();
+  rmSync(root, { recursive: true, force: true });
+});
+
+test('backup: copy, checksum and fstat attributes of each file; a FIFO or a missing file fails alone', async () => {
+  const content = Buffer.alloc(3 << 20, 7); // more than one read buffer
+  writeFileSync(join(root, 'big'), content, { mode: 0o640 });
+  utimesSync(join(root, 'big'), 1_000_000, 2_000_000);
+  execFileSync('mkfifo', [join(root, 'fifo')]);
+  const [big, fifo, missing] = await pool.run([
+    { op: 'backup', from: join(root, 'big'), to: join(root, 'out/a/big') },
+    { op: 'backup', from: join(root, 'fifo'), to: join(root, 'out/fifo') },
+    { op: 'backup', from: join(root, 'nothing'), to: join(root, 'out/nothing') },
+  ]);
+  assert.equal(big!.sha256, createHash('sha256').update(content).digest('hex'));
+  assert.equal(big!.size, content.length);
+  assert.deepEqual({ ...big!.stat, uid: 0, gid: 0 }, { size: content.length, mode: 0o640, uid: 0, gid: 0, atimeMs: 1_000_000_000, mtimeMs: 2_000_000_000 });
+  assert.ok(readFileSync(join(root, 'out/a/big')).equals(content));
+  assert.equal(statSync(join(root, 'out/a/big')).mode & 0o777, 0o600, 'stored copies are private');
+  assert.equal(fifo!.error?.code, 'EINVAL');
+  assert.equal(missing!.error?.code, 'ENOENT');
+});
+
+test('stage: a new file with the given mode and times; an existing name is never overwritten', async () => {
+  writeFileSync(join(root, 'src'), 'content');
+  writeFileSync(join(root, 'taken'), 'keep');
+  const [ok, taken] = await pool.run([
+    { op: 'stage', from: join(root, 'src'), to: join(root, 'staged'), mode: 0o4751, atimeMs: 3_000_000, mtimeMs: 4_000_000 },
+    { op: 'stage', from: join(root, 'src'), to: join(root, 'taken'), mode: 0o644, atimeMs: 0, mtimeMs: 0 },
+  ]);
+  assert.equal(ok!.error, undefined);
+  const st = statSync(join(root, 'staged'));
+  assert.equal(st.mode & 0o7777, 0o4751);
+  assert.equal(st.mtimeMs, 4_000_000);
+  assert.equal(st.atimeMs, 3_000_000);
+  assert.equal(readFileSync(join(root, 'staged'), 'utf8'), 'content');
+  assert.equal(taken!.error?.code, 'EEXIST');
+  assert.equal(readFileSync(join(root, 'taken'), 'utf8'), 'keep');
+});
+
+test('hash: checksum and size; jobs after close fail instead of hanging', async () => {
+  const [h] = await pool.run([{ op: 'hash', from: join(root, 'src') }]);
+  assert.equal(h!.sha256, createHash('sha256').update('content').digest('hex'));
+  assert.equal(h!.size, 7);
+  const closed = new CopyPool(1);
+  await closed.close();
+  const [r] = await closed.run([{ op: 'hash', from: join(root, 'src') }]);
+  assert.equal(r!.error?.code, 'EWORKER');
+});
