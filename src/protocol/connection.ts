@@ -1,7 +1,7 @@
 // JSON-RPC 2.0 over newline-delimited JSON: requests in both directions, responses matched by
 // id, `$/cancelRequest` as in LSP. Every message is handled as soon as its line is read, with
-// no queue, timer or promise of its own; vscode-jsonrpc's connection (which this replaces)
-// spent more per message than the socket did. vscode-jsonrpc still supplies ResponseError and
+// no queue or timer per message; vscode-jsonrpc's connection (which this replaces) spent more
+// per message than the socket did. vscode-jsonrpc still supplies ResponseError and
 // the requester's CancellationTokenSource, which fit the interfaces below.
 import type { Duplex } from 'node:stream';
 import { ResponseError } from 'vscode-jsonrpc/node';
