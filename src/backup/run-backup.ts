@@ -46,6 +46,11 @@ export interface BackupProgress {
 
 export interface BackupOptions {
   to: string;
+  /**
+   * CPU niceness of the copy workers (0–19, default 10): the copying and hashing yield to the
+   * applications being backed up when the CPU is contended, and cost nothing when it is not.
+   */
+  nice?: number;
   /** Back up every component whose files lie under these paths, and the other files under them crash-consistently. */
   paths?: string[];
   components?: ComponentChoice[];
@@ -257,7 +262,7 @@ export function componentKey(writerId: string, component: string): string {
 /** Runs a whole backup on a fresh session. The session is not released here. */
 export async function runBackup(session: BackupComponents, opts: BackupOptions): Promise<BackupReport> {
   // Started first, so the copy workers boot while writers freeze and the provider snapshots.
-  const pool = new CopyPool();
+  const pool = new CopyPool(undefined, { nice: opts.nice ?? 10 });
   try {
     return await backUp(session, opts, pool);
   } finally {

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -61,4 +61,27 @@ test('hash: checksum and size; jobs after close fail instead of hanging', async 
   await closed.close();
   const [r] = await closed.run([{ op: 'hash', from: join(root, 'src') }]);
   assert.equal(r!.error?.code, 'EWORKER');
+});
+
+test('nice: the workers, and only they, run at the niceness asked for (Linux)', { skip: process.platform !== 'linux' ? 'thread niceness is read from /proc' : false }, async () => {
+  const niceOf = (tid: string): number => {
+    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+  };
+  const before = new Set(readdirSync('/proc/self/task'));
+  const niced = new CopyPool(2, { nice: 7 });
+  try {
+    await niced.run([{ op: 'hash', from: join(root, 'big') }]);
+    // Each worker sets its niceness as it boots: wait (a while at most) until both have.
+    let nices: number[] = [];
+    for (let i = 0; i < 100; i++) {
+      nices = readdirSync('/proc/self/task').filter((t) => !before.has(t)).map(niceOf);
+      if (nices.filter((n) => n === 7).length >= 2) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(nices.filter((n) => n === 7).length >= 2, `worker threads' niceness: ${nices.join(', ')}`);
+    assert.equal(niceOf(String(process.pid)), 0, 'the main thread keeps its priority');
+  } finally {
+    await niced.close();
+  }
 });
