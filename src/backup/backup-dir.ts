@@ -30,7 +30,7 @@ import {
 import { dirname, isAbsolute, join, posix, resolve } from 'node:path';
 import { VssError } from '../vss/errors.js';
 import type { BackupSetEntry } from '../vss/selection/index.js';
-import type { CopyPool } from './copy-pool.js';
+import type { CopyPool, FileStat } from './copy-pool.js';
 import { isPlainAbsolute, isWithin, writeDurably } from './durable.js';
 import type { RestoreSource } from './restore-executor.js';
 
@@ -40,16 +40,11 @@ export const BCD_FILE = 'backup-components.xml';
 
 export type Consistency = 'application' | 'crash';
 
-export interface ManifestFile {
+/** A file as the manifest records it: its attributes (`FileStat`: size, mode, owner, times) and more. */
+export interface ManifestFile extends FileStat {
   /** Absolute path on the live system: where the file lives and is restored to by default. */
   path: string;
   kind: 'file' | 'dir' | 'symlink';
-  size: number;
-  mode: number;
-  uid: number;
-  gid: number;
-  atimeMs: number;
-  mtimeMs: number;
   sha256?: string;
   linkTarget?: string;
   /** Where the content is stored, relative to the backup directory that holds it. */
