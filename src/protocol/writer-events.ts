@@ -135,15 +135,13 @@ function onlyKeys(v: Record<string, unknown>, keys: ReadonlySet<string>): boolea
 const isInt = (v: unknown): boolean => Number.isSafeInteger(v);
 const isGuid = (v: unknown): boolean => typeof v === 'string' && GUID_PATTERN.test(v);
 
+const SESSION_CONTEXT_KEYS: ReadonlySet<string> = new Set(['backupType', 'restoreType', 'selectComponents', 'bootableSystemStateBackup', 'partialFileSupport', 'snapshotContext', 'volumes']);
+
+// Every key is required: each check below fails on a missing one.
 function isSessionContext(v: unknown): boolean {
-  if (!isRecord(v)) return false;
-  let n = 0;
-  for (const k in v) {
-    n++;
-    if (k !== 'backupType' && k !== 'restoreType' && k !== 'selectComponents' && k !== 'bootableSystemStateBackup' && k !== 'partialFileSupport' && k !== 'snapshotContext' && k !== 'volumes') return false;
-  }
   return (
-    n === 7 &&
+    isRecord(v) &&
+    onlyKeys(v, SESSION_CONTEXT_KEYS) &&
     isInt(v.backupType) &&
     isInt(v.restoreType) &&
     typeof v.selectComponents === 'boolean' &&

@@ -124,12 +124,18 @@ describe('JSON-RPC connection', () => {
     peer.close();
   });
 
-  test('the stream ending rejects requests in flight with ConnectionClosed, and any request after', async () => {
+  /** Two peers, with a request from `a` that `b` never answers, already sent. */
+  const hangingRequest = async (): Promise<{ a: Peer; b: Peer; inFlight: Promise<unknown> }> => {
     const [a, b] = pair();
     b.connection.onRequest('hang', () => new Promise(() => undefined));
     listen(a, b);
     const inFlight = a.connection.sendRequest('hang', {});
     await new Promise((r) => setImmediate(r));
+    return { a, b, inFlight };
+  };
+
+  test('the stream ending rejects requests in flight with ConnectionClosed, and any request after', async () => {
+    const { a, b, inFlight } = await hangingRequest();
     b.close();
     assert.ok((await rejection(inFlight)) instanceof ConnectionClosed);
     await a.closed;
@@ -139,11 +145,7 @@ describe('JSON-RPC connection', () => {
   });
 
   test('disposing rejects requests in flight (as vscode-jsonrpc did); a response without result or error is an error', async () => {
-    const [a, b] = pair();
-    b.connection.onRequest('hang', () => new Promise(() => undefined));
-    listen(a, b);
-    const inFlight = a.connection.sendRequest('hang', {});
-    await new Promise((r) => setImmediate(r));
+    const { a, inFlight } = await hangingRequest();
     a.close();
     const e = (await rejection(inFlight)) as ResponseError<unknown>;
     assert.equal(e.code, RpcErrorCode.PendingResponseRejected);

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
+import type { z } from 'zod';
 import { EventParams, EventResult, usualEventParams, usualEventResult, WRITER_EVENTS } from '../../src/protocol/writer-events.js';
 
 const GUID = '299198e8-fa51-4aa3-a85f-8c6fcca110c5';
@@ -52,38 +53,30 @@ const resultLike = fc.oneof(
 const json = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
 
 describe('usual event shapes', () => {
-  test('whatever the EventParams check accepts, the schema accepts, with the same output', () => {
+  /** Over 5,000 generated values: whatever `check` accepts, `schema` accepts, with the same output. */
+  const agreesWithSchema = (arbitrary: fc.Arbitrary<unknown>, check: (v: unknown) => unknown, schema: z.ZodType, what: string): void => {
     let accepted = 0;
     fc.assert(
-      fc.property(paramsLike, (raw) => {
+      fc.property(arbitrary, (raw) => {
         const v = json(raw);
-        const fast = usualEventParams(v);
+        const fast = check(v);
         if (fast === undefined) return;
         accepted++;
-        const z = EventParams.safeParse(v);
-        assert.ok(z.success, `the check accepted what the schema refuses: ${JSON.stringify(v)}`);
-        assert.deepEqual(fast, z.data);
+        const parsed = schema.safeParse(v);
+        assert.ok(parsed.success, `the check accepted what the schema refuses: ${JSON.stringify(v)}`);
+        assert.deepEqual(fast, parsed.data);
       }),
       { numRuns: 5000 },
     );
-    assert.ok(accepted > 500, `only ${accepted} generated params had the usual shape`);
+    assert.ok(accepted > 500, `only ${accepted} generated ${what} had the usual shape`);
+  };
+
+  test('whatever the EventParams check accepts, the schema accepts, with the same output', () => {
+    agreesWithSchema(paramsLike, usualEventParams, EventParams, 'params');
   });
 
   test('whatever the EventResult check accepts, the schema accepts, with the same output', () => {
-    let accepted = 0;
-    fc.assert(
-      fc.property(resultLike, (raw) => {
-        const v = json(raw);
-        const fast = usualEventResult(v);
-        if (fast === undefined) return;
-        accepted++;
-        const z = EventResult.safeParse(v);
-        assert.ok(z.success, `the check accepted what the schema refuses: ${JSON.stringify(v)}`);
-        assert.deepEqual(fast, z.data);
-      }),
-      { numRuns: 5000 },
-    );
-    assert.ok(accepted > 500, `only ${accepted} generated results had the usual shape`);
+    agreesWithSchema(resultLike, usualEventResult, EventResult, 'results');
   });
 
   test('what the daemon and the SDK send is the usual shape', () => {

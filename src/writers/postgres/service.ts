@@ -47,7 +47,7 @@ const shellQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 export function pgCtlServiceControl(pgCtl: string, dataDir: string, opts: { logFile?: string; timeoutS?: number } = {}): PostgresServiceControl {
   const timeout = String(opts.timeoutS ?? 300);
   let serverArgs: string[] | undefined;
-  const run = (verb: 'stop' | 'start', args: string[]): { status: number | null; out: string } => {
+  const run = (verb: 'stop' | 'start' | 'status', args: string[]): { status: number | null; out: string } => {
     const owner = statSync(dataDir);
     const r = spawnSync(pgCtl, [...args, verb], {
       encoding: 'utf8',
@@ -67,7 +67,7 @@ export function pgCtlServiceControl(pgCtl: string, dataDir: string, opts: { logF
         /* never started here: start with the configuration files alone */
       }
       // pg_ctl status: 0 running, 3 not running. Stopping a stopped server is not a failure.
-      if (spawnSync(pgCtl, ['-D', dataDir, 'status'], { cwd: '/', ...(process.getuid?.() === 0 ? { uid: statSync(dataDir).uid } : {}) }).status === 3) return Promise.resolve();
+      if (run('status', ['-D', dataDir]).status === 3) return Promise.resolve();
       const r = run('stop', ['-D', dataDir, '-m', 'fast', '-w', '-t', timeout]);
       return r.status === 0 ? Promise.resolve() : Promise.reject(fail('stop', r.out));
     },
