@@ -132,10 +132,12 @@ parentPort.on('message', ({ id, jobs }) => {
 /** Jobs per message. */
 const BATCH = 64;
 /**
- * Batches handed to one worker before it answers. More stay queued here and go to whichever
- * worker answers first, so a worker slowed by the machine's load does not hold up the end.
+ * Batches handed to one worker before it answers (about a thousand files). More stay queued
+ * here and go to whichever worker answers first, so a worker slowed by the machine's load
+ * does not hold up the end; enough are handed out that a worker does not wait for this
+ * thread, busy or descheduled, to send its next batch (4 made backups ~20% slower).
  */
-const IN_FLIGHT = 4;
+const IN_FLIGHT = 16;
 
 interface Queued {
   job: CopyJob;
