@@ -130,6 +130,8 @@ export class BackupDirWriter {
   private readonly madeDirs = new Set<string>();
   /** Copies running on the pool, settled by `flush`. */
   private jobs: Promise<void>[] = [];
+  /** How many of those have not answered yet. */
+  private pending = 0;
   private readonly failures: CopyFailure[] = [];
 
   private constructor(
@@ -231,8 +233,10 @@ export class BackupDirWriter {
 
   /** Backs the file up on the pool; its checksum (and attributes, on the open file) land in `f`. */
   private copyOnPool(f: ManifestFile, real: string): void {
+    this.pending++;
     this.jobs.push(
       this.pool!.submit({ op: 'backup', from: real, to: `${this.dir}/${f.stored!}` }).then((r) => {
+        this.pending--;
         if (r.error) {
           this.failures.push({ path: f.path, error: copyError(r.error, f.path, this.dir), ...(f.entry ? { entry: f.entry } : {}) });
           return;
@@ -255,6 +259,11 @@ export class BackupDirWriter {
   /** Files recorded and bytes they hold (all, and stored in this backup); complete after `flush`. */
   get totals(): { files: number; bytes: number; bytesStored: number } {
     return { files: this.files.length, bytes: this.bytes, bytesStored: this.bytesStored };
+  }
+
+  /** Entries done so far (recorded, their copy finished) and the bytes they hold: for progress. */
+  get done(): { files: number; bytes: number } {
+    return { files: this.files.length - this.pending, bytes: this.bytes };
   }
 
   /** Copies a file, hashing it on the way: the content is read once, in one read when it fits the buffer. */
@@ -436,7 +445,7 @@ export class BackupDir {
   }
 
   /** The same check, hashing on every core. */
-  async verifyWith(pool: CopyPool, onProgress?: (done: number, total: number) => void): Promise<VerifyProblem[]> {
+  async verifyWith(pool: CopyPool, onProgress?: (done: number, total: number, bytes: number) => void): Promise<VerifyProblem[]> {
     const stored = this.manifest.files.filter((f) => f.kind === 'file');
     const problems: (VerifyProblem & { i: number })[] = [];
     let done = 0;
@@ -451,7 +460,7 @@ export class BackupDir {
       }
       checks.push(
         pool.submit({ op: 'hash', from: path }).then((r) => {
-          onProgress?.(++done, stored.length);
+          onProgress?.(++done, stored.length, r.size ?? 0);
           const p = this.checkStored(f, () => (r.error ? undefined : { size: r.size!, sha256: r.sha256! }));
           if (p) problems.push({ ...p, i });
         }),

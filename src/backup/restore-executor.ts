@@ -72,6 +72,8 @@ export interface RestoreExecutorOptions {
   dryRun?: boolean;
   /** Stage whole files on these workers (every core) instead of this thread. The caller closes it. */
   pool?: CopyPool;
+  /** Called as each regular file is staged, with its size: for progress. */
+  onFileStaged?: (bytes: number) => void;
 }
 
 export type Placement = 'original' | 'alternate-mapping' | 'new-target' | 'directed' | 'staged-for-reboot' | 'skipped';
@@ -253,8 +255,11 @@ export class RestoreExecutor {
   private readonly dryRun: boolean;
   private readonly pool: CopyPool | undefined;
 
+  private readonly onFileStaged: ((bytes: number) => void) | undefined;
+
   constructor(options: RestoreExecutorOptions) {
     this.pool = options.pool;
+    this.onFileStaged = options.onFileStaged;
     this.stateDir = options.stateDir;
     this.serviceManager = options.serviceManager;
     this.allowedRoots = options.allowedRoots?.map((r) => posix.normalize(r));
@@ -370,8 +375,8 @@ export class RestoreExecutor {
       let done: { files: number; bytes: number };
       try {
         done = this.pool
-          ? await applyComponentOnPool(this.stateDir, plan.definingComponent.fullPath, writes, plan.files, source, this.pool)
-          : applyComponent(this.stateDir, plan.definingComponent.fullPath, writes, plan.files, source);
+          ? await applyComponentOnPool(this.stateDir, plan.definingComponent.fullPath, writes, plan.files, source, this.pool, this.onFileStaged)
+          : applyComponent(this.stateDir, plan.definingComponent.fullPath, writes, plan.files, source, this.onFileStaged);
       } finally {
         // The service comes back whether or not its files did: it must not stay down.
         if (stopStart) await this.requireServiceManager(plan.service).start(plan.service);
@@ -435,11 +440,14 @@ interface Apply {
  * undo: while `staging`, only our own new files and directories exist; while `swapping`,
  * kept files return; once `committed`, only the kept files remain to delete.
  */
-function applyComponent(stateDir: string, component: string, writes: PlannedWrite[], files: readonly RestoreFile[], source: RestoreSource): { files: number; bytes: number } {
+function applyComponent(stateDir: string, component: string, writes: PlannedWrite[], files: readonly RestoreFile[], source: RestoreSource, onFileStaged?: (bytes: number) => void): { files: number; bytes: number } {
   const a = beginApply(stateDir, component, writes, files);
   try {
     for (const d of a.dirsToMake) mkdirSync(d);
-    for (const f of a.fileWrites) stageOne(a, f, source);
+    for (const f of a.fileWrites) {
+      stageOne(a, f, source);
+      if (f.w.entry.kind === 'file') onFileStaged?.(f.w.entry.size);
+    }
     return commitApply(a, source);
   } catch (e) {
     abandonApply(a);
@@ -448,7 +456,7 @@ function applyComponent(stateDir: string, component: string, writes: PlannedWrit
 }
 
 /** The same, with whole-file copies staged on the pool's workers (content, owner, mode and times in one job each). */
-async function applyComponentOnPool(stateDir: string, component: string, writes: PlannedWrite[], files: readonly RestoreFile[], source: RestoreSource, pool: CopyPool): Promise<{ files: number; bytes: number }> {
+async function applyComponentOnPool(stateDir: string, component: string, writes: PlannedWrite[], files: readonly RestoreFile[], source: RestoreSource, pool: CopyPool, onFileStaged?: (bytes: number) => void): Promise<{ files: number; bytes: number }> {
   const a = beginApply(stateDir, component, writes, files);
   try {
     for (const d of a.dirsToMake) mkdirSync(d);
@@ -465,12 +473,24 @@ async function applyComponentOnPool(stateDir: string, component: string, writes:
         mtimeMs: w.entry.mtimeMs,
       };
     });
-    const results = pool.run(jobs);
+    const results = Promise.all(
+      jobs.map((j, i) =>
+        pool.submit(j).then((r) => {
+          if (!r.error) onFileStaged?.(onPool[i]!.w.entry.size);
+          return r;
+        }),
+      ),
+    );
+    pool.flush();
     // Symlinks and directed (range) restores, meanwhile, here.
     const here = new Set(onPool);
     let thrown: unknown;
     try {
-      for (const f of a.fileWrites) if (!here.has(f)) stageOne(a, f, source);
+      for (const f of a.fileWrites) {
+        if (here.has(f)) continue;
+        stageOne(a, f, source);
+        if (f.w.entry.kind === 'file') onFileStaged?.(f.w.entry.size);
+      }
     } catch (e) {
       thrown = e;
     }

@@ -286,49 +286,58 @@ async function backUp(session: BackupComponents, opts: BackupOptions, pool: Copy
   const out = BackupDirWriter.create(opts.to, mounts.map((m) => ({ volume: m.volume, root: m.snapshotRoot })), previous, pool);
   const failed = new Map<string, string>(); // componentKey → why
   for (const f of backupSet.failures) failed.set(componentKey(f.writerId, f.definingComponent.fullPath), f.error.message);
-  const totalBytes = backupSet.entries.reduce((n, e) => n + e.size, 0);
-  let files = 0;
-  let bytes = 0;
-  for (const e of backupSet.entries) {
-    if (files % 256 === 0) {
-      checkAbort(opts.signal);
-      progress({ phase: 'copy', files, bytes, totalFiles: backupSet.entries.length, totalBytes });
-    }
-    if (out.has(e.path)) continue; // listed by two file sets: stored once
-    try {
-      if (!e.snapshotRequired && out.readPath(e.path) === undefined) {
-        // The backup directory files content by volume; a live-read set must lie on one of the set's.
-        throw new VssError('VSS_E_OBJECT_NOT_FOUND', `${e.path} (read live) is on no volume of the snapshot set; the writer must keep such files on a volume it also backs up`);
+  // Progress counts copies that have finished, a few times a second. The total in bytes is
+  // known when only writers' files (stat'ed by the backup set) are copied; the walk of the
+  // given paths learns files' sizes only as it copies them, so then the total is in files,
+  // and grows until the walk ends.
+  let totalFiles = backupSet.entries.length;
+  const totalBytes = paths.length ? undefined : backupSet.entries.reduce((n, e) => n + e.size, 0);
+  const report = (): void => progress({ phase: 'copy', ...out.done, totalFiles, ...(totalBytes !== undefined ? { totalBytes } : {}) });
+  report();
+  const ticker = setInterval(report, 250);
+  try {
+    let files = 0;
+    for (const e of backupSet.entries) {
+      if (files % 256 === 0) checkAbort(opts.signal);
+      if (out.has(e.path)) continue; // listed by two file sets: stored once
+      try {
+        if (!e.snapshotRequired && out.readPath(e.path) === undefined) {
+          // The backup directory files content by volume; a live-read set must lie on one of the set's.
+          throw new VssError('VSS_E_OBJECT_NOT_FOUND', `${e.path} (read live) is on no volume of the snapshot set; the writer must keep such files on a volume it also backs up`);
+        }
+        out.add(e.path, 'application', e, e.snapshotRequired ? tree.resolve(e.source) : e.source, e.kind === 'file' ? 'file' : undefined);
+      } catch (err) {
+        if (VssError.is(err, 'VSS_E_INSUFFICIENT_STORAGE')) throw err;
+        failed.set(componentKey(e.writerId, e.definingComponent.fullPath), (err as Error).message);
       }
-      out.add(e.path, 'application', e, e.snapshotRequired ? tree.resolve(e.source) : e.source, e.kind === 'file' ? 'file' : undefined);
-    } catch (err) {
-      if (VssError.is(err, 'VSS_E_INSUFFICIENT_STORAGE')) throw err;
-      failed.set(componentKey(e.writerId, e.definingComponent.fullPath), (err as Error).message);
+      files++;
     }
-    files++;
-    bytes += e.size;
-  }
-  // The other files under the given paths: crash-consistent, and marked so.
-  for (const p of paths) {
-    const real = out.readPath(p);
-    if (real === undefined) continue;
-    let seen = 0;
-    for (const [path, realPath, st] of walk(real, p)) {
-      if (!out.has(path)) {
-        out.add(path, 'crash', undefined, realPath, st);
-        files++;
-      }
-      // Now and then let the pool's answers in, so its workers get the next batches while the walk goes on.
-      if (++seen % 1024 === 0) {
-        await new Promise(setImmediate);
-        checkAbort(opts.signal);
+    // The other files under the given paths: crash-consistent, and marked so.
+    for (const p of paths) {
+      const real = out.readPath(p);
+      if (real === undefined) continue;
+      let seen = 0;
+      for (const [path, realPath, st] of walk(real, p)) {
+        if (!out.has(path)) {
+          out.add(path, 'crash', undefined, realPath, st);
+          totalFiles++;
+        }
+        // Now and then let the pool's answers in, so its workers get the next batches while the walk goes on.
+        if (++seen % 1024 === 0) {
+          await new Promise(setImmediate);
+          checkAbort(opts.signal);
+        }
       }
     }
-  }
-  for (const f of await out.flush()) {
-    // A component's file fails its component; another file is a warning.
-    if (f.entry) failed.set(componentKey(f.entry.writerId, f.entry.definingComponent.fullPath), f.error.message);
-    else warnings.push(`${f.path} could not be backed up: ${f.error.message}`);
+    for (const f of await out.flush()) {
+      // A component's file fails its component; another file is a warning.
+      if (f.entry) failed.set(componentKey(f.entry.writerId, f.entry.definingComponent.fullPath), f.error.message);
+      else warnings.push(`${f.path} could not be backed up: ${f.error.message}`);
+    }
+    totalFiles = out.totals.files;
+    report();
+  } finally {
+    clearInterval(ticker);
   }
 
   // 5. The documents (after DoSnapshotSet: PostSnapshot may have changed the BCD), success

@@ -140,9 +140,14 @@ async function restoreWith(opts: RestoreOptions, pool: CopyPool): Promise<Restor
   const backups = chain as BackupDir[];
 
   // 1. Nothing is touched before every stored file of every backup of the chain checks out.
+  const toVerify = backups.reduce((n, b) => n + b.manifest.files.filter((f) => f.kind === 'file').length, 0);
   let verified = 0;
+  let verifiedBytes = 0;
   for (const b of backups) {
-    const problems = await b.verifyWith(pool, (done, total) => opts.onProgress?.({ phase: 'verify', files: verified + done, bytes: 0, totalFiles: total }));
+    const problems = await b.verifyWith(pool, (done, _total, bytes) => {
+      verifiedBytes += bytes;
+      opts.onProgress?.({ phase: 'verify', files: verified + done, bytes: verifiedBytes, totalFiles: toVerify });
+    });
     if (problems.length) {
       const list = problems.slice(0, 5).map((p) => `${p.path}: ${p.problem}`).join('; ');
       throw new VssError('VSS_E_CORRUPT_XML_DOCUMENT', `the backup ${b.dir} is damaged (${problems.length} file${problems.length === 1 ? '' : 's'}): ${list}; nothing was restored`);
@@ -150,8 +155,33 @@ async function restoreWith(opts: RestoreOptions, pool: CopyPool): Promise<Restor
     verified += b.manifest.files.filter((f) => f.kind === 'file').length;
   }
 
+  // Restore progress: files staged, against what the sets computed so far hold (one set per
+  // backup of the chain, and the crash-consistent files).
+  const restored = { files: 0, bytes: 0, totalFiles: 0, totalBytes: 0 };
+  const reportRestored = (): void => opts.onProgress?.({ phase: 'restore', ...restored });
+  const expect = (set: RestoreSet): void => {
+    for (const p of set.plans) {
+      for (const f of p.files) {
+        if (f.entry.kind !== 'file') continue;
+        restored.totalFiles++;
+        restored.totalBytes += f.entry.size;
+      }
+    }
+    reportRestored();
+  };
+  let lastReport = 0;
   const executor = new RestoreExecutor({
     stateDir: opts.stateDir,
+    onFileStaged: (bytes) => {
+      restored.files++;
+      restored.bytes += bytes;
+      // A few times a second is enough for a progress bar.
+      const now = Date.now();
+      if (now - lastReport >= 100 || restored.files === restored.totalFiles) {
+        lastReport = now;
+        reportRestored();
+      }
+    },
     ...(opts.serviceManager ? { serviceManager: opts.serviceManager } : {}),
     ...(opts.to ? { allowedRoots: [opts.to] } : {}),
     ...(opts.dryRun ? { dryRun: true } : {}),
@@ -192,6 +222,7 @@ async function restoreWith(opts: RestoreOptions, pool: CopyPool): Promise<Restor
       const entries = b.manifest.files.filter((f) => f.entry && !f.storedIn).map((f) => f.entry!);
       let set = computeRestoreSet(doc, wmds, entries);
       if (opts.to) set = relocate(set, opts.to);
+      if (!opts.dryRun) expect(set);
       // Components whose writer failed or refused PreRestore stay as they are (status NONE).
       const refusal = (p: RestorePlan) => pre?.refused.find((r) => r.instanceId === p.instanceId && r.component === p.definingComponent.fullPath);
       const done = await executor.restore({ plans: set.plans.filter((p) => !refusal(p)) }, b.source(), doc);
@@ -217,6 +248,7 @@ async function restoreWith(opts: RestoreOptions, pool: CopyPool): Promise<Restor
   if ((opts.files ?? true) && loose.length) {
     let set: RestoreSet = { plans: [crashPlan(loose)] };
     if (opts.to) set = relocate(set, opts.to);
+    if (!opts.dryRun) expect(set);
     [files] = await executor.restore(set, newest.source());
   }
   return { steps, ...(files ? { files } : {}), verifiedFiles: verified };

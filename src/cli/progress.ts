@@ -25,7 +25,7 @@ export class ProgressReporter {
   private bar: cliProgress.SingleBar | undefined;
   private phase = '';
   private lastLine = 0;
-  private readonly started = Date.now();
+  private phaseStarted = Date.now();
 
   constructor(
     private readonly mode: 'bar' | 'lines' | 'none',
@@ -49,28 +49,39 @@ export class ProgressReporter {
       }
       return;
     }
-    if (p.totalBytes === undefined) {
+    // Counted in bytes when their total is known, else in files (a walk that has not stat'ed them).
+    const total = p.totalBytes ?? p.totalFiles;
+    if (total === undefined) {
       if (phaseChanged) {
         this.stopBar();
         this.out.write(`${p.phase}…\n`);
       }
       return;
     }
+    if (phaseChanged) this.stopBar();
     if (!this.bar) {
       this.bar = new cliProgress.SingleBar(
         {
-          format: ' {phase} [{bar}] {percentage}% | {files}/{totalFiles} files | {done} of {total} | {rate}/s | ETA {eta_formatted}',
+          format: ' {phase} [{bar}] {percentage}% | {files}/{totalFiles} files | {done}{ofTotal} | {rate}/s | ETA {eta_formatted}',
           stream: this.out,
           hideCursor: true,
           etaBuffer: 50,
         },
         cliProgress.Presets.shades_classic,
       );
-      this.bar.start(Math.max(p.totalBytes, 1), 0);
+      this.bar.start(Math.max(total, 1), 0);
+      this.phaseStarted = Date.now();
     }
-    const secs = Math.max((Date.now() - this.started) / 1000, 0.001);
-    this.bar.setTotal(Math.max(p.totalBytes, 1));
-    this.bar.update(p.bytes, { phase: p.phase, files: p.files, totalFiles: p.totalFiles ?? '?', done: formatBytes(p.bytes), total: formatBytes(p.totalBytes), rate: formatBytes(p.bytes / secs) });
+    const secs = Math.max((Date.now() - this.phaseStarted) / 1000, 0.001);
+    this.bar.setTotal(Math.max(total, 1));
+    this.bar.update(p.totalBytes !== undefined ? p.bytes : p.files, {
+      phase: p.phase,
+      files: p.files,
+      totalFiles: p.totalFiles ?? '?',
+      done: formatBytes(p.bytes),
+      ofTotal: p.totalBytes !== undefined ? ` of ${formatBytes(p.totalBytes)}` : '',
+      rate: formatBytes(p.bytes / secs),
+    });
   };
 
   private stopBar(): void {

@@ -5,7 +5,7 @@ import { mkdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { BackupDir } from '../../src/backup/backup-dir.js';
-import { runBackup } from '../../src/backup/run-backup.js';
+import { type BackupProgress, runBackup } from '../../src/backup/run-backup.js';
 import { runRestore } from '../../src/backup/run-restore.js';
 import { makeTmpfs, tmpfsUnavailable, type TmpfsVolume } from '../../src/testing/tmpfs.js';
 import { BackupType, FileRestoreStatus } from '../../src/vss/index.js';
@@ -94,5 +94,36 @@ describe('runBackup', { skip }, () => {
     const r2 = await f.requester();
     await rejectsVss(() => runBackup(r2, { to: join(vol.dir, 'y'), paths: [vol.mountPoint], backupType: BackupType.INCREMENTAL }), 'E_INVALIDARG', /--previous/);
     await r2.release();
+  });
+
+  test('progress counts finished copies up to the total, for the backup and for the verification and restore', async () => {
+    const tree = join(vol.mountPoint, 'progress');
+    for (let d = 0; d < 3; d++) {
+      mkdirSync(join(tree, `d${d}`), { recursive: true });
+      for (let i = 0; i < 200; i++) writeFileSync(join(tree, `d${d}`, `f${i}`), 'x'.repeat(i));
+    }
+    const to = join(vol.dir, 'progress-backup');
+    const seen: BackupProgress[] = [];
+    const r = await f.requester();
+    const report = await runBackup(r, { to, paths: [tree], onProgress: (p) => seen.push({ ...p }) });
+    await r.release();
+    const copy = seen.filter((p) => p.phase === 'copy');
+    assert.ok(copy.length >= 2, 'reported when the copy starts and when it ends');
+    for (const [a, b] of copy.slice(1).map((p, i) => [copy[i]!, p] as const)) assert.ok(b.files >= a.files && b.bytes >= a.bytes, 'never goes back');
+    for (const p of copy) assert.ok(p.totalFiles !== undefined && p.files <= p.totalFiles, `${p.files} of ${p.totalFiles}`);
+    const last = copy.at(-1)!;
+    assert.equal(last.files, report.manifest.totals.files);
+    assert.equal(last.totalFiles, report.manifest.totals.files);
+    assert.equal(last.bytes, report.manifest.totals.bytes);
+    assert.equal(last.totalBytes, undefined, 'walked paths have no byte total before they are copied');
+
+    const dest = join(vol.dir, 'progress-restore');
+    mkdirSync(dest);
+    const phases: { phase: string; files: number; bytes: number; totalFiles?: number; totalBytes?: number }[] = [];
+    await runRestore({ from: to, to: dest, stateDir: join(vol.dir, 'state-progress'), onProgress: (p) => phases.push({ ...p }) });
+    const verify = phases.filter((p) => p.phase === 'verify').at(-1)!;
+    assert.deepEqual([verify.files, verify.totalFiles, verify.bytes], [600, 600, report.manifest.totals.bytes]);
+    const restored = phases.filter((p) => p.phase === 'restore').at(-1)!;
+    assert.deepEqual([restored.files, restored.totalFiles, restored.bytes, restored.totalBytes], [600, 600, report.manifest.totals.bytes, report.manifest.totals.bytes]);
   });
 });
