@@ -15,7 +15,11 @@ import {
   VssError,
   type WriterMetadata,
   type BackupSetEntry,
+  BackupSchema,
+  ComponentTree,
   DEFAULT_FILESPEC_BACKUP_TYPE,
+  fileSetsOf,
+  sameFileSet,
   FileRestoreStatus,
   Guid,
   RestoreMethod,
@@ -110,17 +114,54 @@ function matches(choice: ComponentChoice, writerId: string, writerName: string, 
 }
 
 /** Sends the destinations of a restore set under `root`: `/srv/x` becomes `<root>/srv/x`. */
-function relocate(set: RestoreSet, root: string): RestoreSet {
+/** `path` as it lies under `root` (a private restore). */
+function underRoot(root: string): (path: string) => string {
   const top = posix.normalize(root).replace(/\/+$/, ''); // '' for '/'
   const plainTop = top === '' || isPlainAbsolute(top);
   // Plain absolute paths go under by concatenation, the same as posix.join without its cost per path.
-  const under = (p: string): string => (plainTop && isPlainAbsolute(p) ? `${top}${p}` : posix.join(root, p));
+  return (p) => (plainTop && isPlainAbsolute(p) ? `${top}${p}` : posix.join(root, p));
+}
+
+/**
+ * Moves what goes to the original places (or alternate locations) under `root`; files going
+ * to a new target are there already (`addNewTargets`).
+ */
+function relocate(set: RestoreSet, root: string): RestoreSet {
+  const under = underRoot(root);
   return {
     plans: set.plans.map((plan) => ({
       ...plan,
-      files: plan.files.map((f) => ({ ...f, destination: under(f.destination), ...(f.fallback ? { fallback: under(f.fallback) } : {}) })),
+      files: plan.files.map((f) => (f.via === 'new-target' ? f : { ...f, destination: under(f.destination), ...(f.fallback ? { fallback: under(f.fallback) } : {}) })),
     })),
   };
+}
+
+/**
+ * A restore under another root, told to the writers that allow it: each selected component's
+ * file sets get a new target under `root` (AddNewTarget, spec §14.4), so the writer learns in
+ * PreRestore and PostRestore where its files go. Components of other writers are moved there
+ * by the requester alone (`relocate`).
+ */
+function addNewTargets(bcd: BackupComponentsDocument, wmds: readonly WriterMetadata[], entries: readonly BackupSetEntry[], root: string): void {
+  const under = underRoot(root);
+  for (const wc of bcd.writers) {
+    const wmd = wmds.find((m) => m.identity.instanceId.equals(wc.instanceId));
+    if (!wmd || !(wmd.backupSchema & BackupSchema.WRITER_SUPPORTS_NEW_TARGET)) continue;
+    const tree = new ComponentTree(wmd);
+    for (const c of wc.components) {
+      if (!c.isSelectedForRestore()) continue;
+      const node = tree.find(c.logicalPath, c.componentName);
+      if (!node) continue;
+      for (const member of tree.componentSet(node)) {
+        for (const { fileSet } of fileSetsOf(member)) {
+          if (c.newTargets.some((t) => sameFileSet(t, fileSet))) continue;
+          // The set's root as it was expanded at backup time ($VARs resolved then).
+          const entry = entries.find((e) => e.instanceId === wc.instanceId.value && e.component.fullPath === member.fullPath && sameFileSet(e.fileSet, fileSet));
+          if (entry) c.addNewTarget(fileSet.path, fileSet.filespec, fileSet.recursive, under(entry.root));
+        }
+      }
+    }
+  }
 }
 
 export async function runRestore(opts: RestoreOptions): Promise<RestoreReport> {
@@ -212,14 +253,15 @@ async function restoreWith(opts: RestoreOptions, pool: CopyPool): Promise<Restor
     }
     if (selected === 0) continue;
     opts.onSelect?.(bcd, { backupId: b.manifest.id, last, wmds });
+    // Only what this backup itself stores: older content was restored by an earlier step.
+    const entries = b.manifest.files.filter((f) => f.entry && !f.storedIn).map((f) => f.entry!);
+    if (opts.to) addNewTargets(bcd, wmds, entries, opts.to);
     const participation = opts.dryRun ? undefined : opts.participation;
     const pre = participation ? await participation.preRestore(bcd, wmds) : undefined;
     const doc = pre?.bcd ?? bcd;
     let results: ComponentRestoreResult[];
     let post: PostRestoreOutcome | undefined;
     try {
-      // Only what this backup itself stores: older content was restored by an earlier step.
-      const entries = b.manifest.files.filter((f) => f.entry && !f.storedIn).map((f) => f.entry!);
       let set = computeRestoreSet(doc, wmds, entries);
       if (opts.to) set = relocate(set, opts.to);
       if (!opts.dryRun) expect(set);

@@ -233,6 +233,33 @@ describe('runRestore with writer participation', { skip }, () => {
     }
   });
 
+  test('a restore under another root goes through new targets, which the writer hears of; the live files stay as they are', async () => {
+    const t = await world();
+    try {
+      await backup(t.f, join(t.dir, 'b'));
+      touch(t.app);
+      t.w.lines.length = 0;
+      const root = join(t.dir, 'private');
+      mkdirSync(root);
+      const report = await restore(t.f, join(t.dir, 'b'), t.dir, { to: root });
+      assert.deepEqual(report.steps[0]!.results.map((r) => [r.plan.definingComponent.fullPath, r.status, r.placement]), [
+        ['db', FileRestoreStatus.ALL, 'new-target'],
+        ['conf', FileRestoreStatus.ALL, 'new-target'],
+      ]);
+      assert.equal(read(join(root, t.app, 'db', 'main.db')), 'main v1');
+      assert.equal(read(join(root, t.app, 'db', 'logs', 'l1.log')), 'log v1', 'the implicit member\'s set has its own new target');
+      assert.equal(read(join(root, t.app, 'conf', 'app.conf')), 'conf v1');
+      assert.equal(read(join(t.app, 'db', 'main.db')), 'main v2');
+      const pre = t.w.lines.find((l) => l.event === 'PreRestore')!.restore!.find((v) => v.component === 'db')!;
+      assert.deepEqual(pre.newTargets, [
+        { path: join(t.app, 'db'), filespec: '*.db', recursive: false, alternatePath: join(root, t.app, 'db') },
+        { path: join(t.app, 'db', 'logs'), filespec: '*', recursive: true, alternatePath: join(root, t.app, 'db', 'logs') },
+      ]);
+    } finally {
+      await t.close();
+    }
+  });
+
   test('bad restore-time choices are refused by the coordinator before anything is touched', async () => {
     const t = await world();
     try {
