@@ -193,10 +193,12 @@ function checkDestination(destination: string, roots: readonly string[], checked
 function canReplace(path: string): boolean {
   let st;
   try {
-    st = lstatSync(path);
+    // No exception for the common "nothing there": building one costs more than the lstat.
+    st = lstatSync(path, { throwIfNoEntry: false });
   } catch {
-    return true; // nothing there
+    return true; // nothing reachable there
   }
+  if (st === undefined) return true; // nothing there
   if (st.isDirectory()) return false;
   if (st.isSymbolicLink()) return true; // replacing the link itself
   try {
@@ -207,8 +209,12 @@ function canReplace(path: string): boolean {
   }
 }
 
-/** A directory entry needs its directory (or nothing) there; a file needs a replaceable file (or nothing). */
-function replaceable(w: PlannedWrite): boolean {
+/**
+ * A directory entry needs its directory (or nothing) there; a file needs a replaceable file
+ * (or nothing). Where the parent is missing (`parentExists`), nothing is there to look at.
+ */
+function replaceable(w: PlannedWrite, parentExists: (dir: string) => boolean): boolean {
+  if (!parentExists(dirname(w.destination))) return true;
   return w.entry.kind === 'dir' ? !exists(w.destination) || isDirectory(w.destination) : canReplace(w.destination);
 }
 
@@ -329,19 +335,26 @@ export class RestoreExecutor {
       const checked = new Set<string>(); // directories already found real (or missing) for an earlier file
       for (const w of writes) checkDestination(w.destination, roots, checked);
 
+      // Where the parent does not exist, nothing can be in the way: one lstat per directory, not per file.
+      const dirExists = new Map<string, boolean>();
+      const parentExists = (d: string): boolean => {
+        let v = dirExists.get(d);
+        if (v === undefined) dirExists.set(d, (v = exists(d)));
+        return v;
+      };
       let stage = false;
       switch (plan.copyMode) {
         case 'if-none-there':
-          if (writes.some((w) => w.entry.kind !== 'dir' && exists(w.destination))) {
-            if (!useFallback() || writes.some((w) => w.entry.kind !== 'dir' && exists(w.destination))) {
+          if (writes.some((w) => w.entry.kind !== 'dir' && parentExists(dirname(w.destination)) && exists(w.destination))) {
+            if (!useFallback() || writes.some((w) => w.entry.kind !== 'dir' && parentExists(dirname(w.destination)) && exists(w.destination))) {
               return { ...base, status: FileRestoreStatus.NONE, placement: 'skipped', writes, skippedReason: 'files of the component already exist and no free alternate location is declared (VSS_RME_RESTORE_IF_NOT_THERE)' };
             }
           }
           break;
         case 'if-can-replace':
-          if (!writes.every(replaceable)) {
-            if (!useFallback() || !writes.every(replaceable)) {
-              const bad = writes.find((w) => !replaceable(w))!;
+          if (!writes.every((w) => replaceable(w, parentExists))) {
+            if (!useFallback() || !writes.every((w) => replaceable(w, parentExists))) {
+              const bad = writes.find((w) => !replaceable(w, parentExists))!;
               return fail(new VssError('E_ACCESSDENIED', `"${bad.destination}" cannot be replaced and writer "${plan.writerName}" declares no alternate location for it (VSS_RME_RESTORE_IF_CAN_REPLACE)`), writes);
             }
           }
@@ -350,18 +363,11 @@ export class RestoreExecutor {
           stage = true;
           break;
         case 'at-reboot-if-cannot-replace':
-          stage = !writes.every(replaceable);
+          stage = !writes.every((w) => replaceable(w, parentExists));
           break;
         case 'replace':
           break;
       }
-      // Where the parent does not exist, nothing can be in the way: one lstat per directory, not per file.
-      const dirExists = new Map<string, boolean>();
-      const parentExists = (d: string): boolean => {
-        let v = dirExists.get(d);
-        if (v === undefined) dirExists.set(d, (v = exists(d)));
-        return v;
-      };
       const blocked = writes.find((w) => w.entry.kind !== 'dir' && parentExists(dirname(w.destination)) && isDirectory(w.destination));
       if (blocked) throw new VssError('E_ACCESSDENIED', `a directory is in the way of "${blocked.destination}"; a restore does not replace a directory with a file`);
       if (this.dryRun) return { ...base, status: FileRestoreStatus.ALL, placement: stage ? 'staged-for-reboot' : placement, writes, mappingsUsed };
