@@ -104,19 +104,30 @@ async function postgres(vol: TmpfsVolume, co: Coordinator): Promise<void> {
     await writer.subscribe({ stream: () => co.connectWriter(), reconnect: false });
     const base: number[] = [];
     const during: number[] = [];
+    const backupEnds: number[] = [];
+    let outlasted = 0;
     for (let i = 0; i < 3 * 2; i++) {
       const backup = (i % 2 === 0) !== (Math.floor(i / 2) % 2 === 0);
-      const run = runPgbench(tools, server, ['-n', '-c', '4', '-j', '2', '-T', '6']).then((r) => r.tps);
+      const t0 = performance.now();
+      let pgbenchDone = false;
+      const run = runPgbench(tools, server, ['-n', '-c', '4', '-j', '2', '-T', '6']).then((r) => ((pgbenchDone = true), r.tps));
       if (backup) {
         await sleep(1500);
         const session = await BackupComponents.create({ stream: () => co.connectRequester() });
         const to = join(vol.dir, `pg-backup-${i}`);
         await runBackup(session, { to, components: [{ writer: 'PostgreSQL Writer' }] });
         await session.release();
-        rmSync(to, { recursive: true, force: true });
+        // A backup still running when pgbench ends costs it nothing measured: the ratio would
+        // flatter a slower (say, lower-priority) backup. Said, not hidden.
+        backupEnds.push((performance.now() - t0) / 1000);
+        if (pgbenchDone) outlasted++;
       }
       (backup ? during : base).push(await run);
+      // Deleting the backup is the bench's work, not the backup's: after pgbench has finished.
+      rmSync(join(vol.dir, `pg-backup-${i}`), { recursive: true, force: true });
     }
+    report('writers', 'pg_backup_end_s_into_6s_pgbench_run (max of rounds)', Math.max(...backupEnds));
+    if (outlasted) console.log(`bench: writers note: ${outlasted} of ${backupEnds.length} backups outlasted their pgbench run; the ratio understates what they cost`);
     report('writers', 'pgbench_tps_no_backup (median)', median(base));
     report('writers', 'pgbench_tps_backup (median)', median(during));
     report('writers', 'pgbench_tps_ratio_backup_vs_no_backup', median(during) / median(base), { op: '>=', target: 0.8 });

@@ -93,6 +93,8 @@ export interface SyncStats {
   copied: number;
   removed: number;
   bytesCopied: bigint;
+  /** Entries deleted between being listed and being copied: left out. */
+  vanished: number;
   /** `journal`: only the journal's paths were looked at; `full`: the whole tree was scanned. */
   mode: 'full' | 'journal';
   /** Why a journal that was given was not used. */
@@ -407,7 +409,7 @@ export async function syncTree(src: string, dst: string, prev: Manifest | undefi
     plan = { current: manifest.entries, order: [...manifest.entries.keys()], fresh: new Set(), scanStartNs: manifest.scanStartNs };
   }
   const { current, order, fresh } = plan;
-  const stats: SyncStats = { scanned: current.size, copied: 0, removed: 0, bytesCopied: 0n, mode: journal ? 'journal' : 'full', ...(fallback ? { fallback } : {}) };
+  const stats: SyncStats = { scanned: current.size, copied: 0, removed: 0, bytesCopied: 0n, vanished: 0, mode: journal ? 'journal' : 'full', ...(fallback ? { fallback } : {}) };
   const racyFrom = prev ? prev.scanStartNs - RACY_MARGIN_NS : 0n;
   const copyFlags = opts.clone ? constants.COPYFILE_FICLONE_FORCE : 0;
   const dirsToFix = new Set<string>();
@@ -471,14 +473,25 @@ export async function syncTree(src: string, dst: string, prev: Manifest | undefi
         // A new inode at this path: do not write through a hard link the old one shared.
         rmSync(target, { force: true });
       }
-      if (e.kind === 'file') {
-        if (e.size >= ASYNC_COPY_BYTES) await fsp.copyFile(join(src, rel), target, copyFlags);
-        else copyFileSync(join(src, rel), target, copyFlags);
-        stats.bytesCopied += e.size;
-      } else if (e.kind === 'symlink') {
-        symlinkSync(readlinkSync(join(src, rel)), target);
-      } else {
-        makeSpecial(target, e);
+      try {
+        if (e.kind === 'file') {
+          if (e.size >= ASYNC_COPY_BYTES) await fsp.copyFile(join(src, rel), target, copyFlags);
+          else copyFileSync(join(src, rel), target, copyFlags);
+          stats.bytesCopied += e.size;
+        } else if (e.kind === 'symlink') {
+          symlinkSync(readlinkSync(join(src, rel)), target);
+        } else {
+          makeSpecial(target, e);
+        }
+      } catch (err) {
+        // Deleted since the scan (a server's temporary file, say): at this moment the tree
+        // has no such entry, so neither does the copy, nor the manifest the next sync reads.
+        if (!(fsError(err, '').code === 'VSS_E_OBJECT_NOT_FOUND' && lstatOrUndefined(join(src, rel)) === undefined)) throw err;
+        rmSync(target, { force: true });
+        current.delete(rel);
+        if (linked.get(e.ino) === target) linked.delete(e.ino);
+        stats.vanished++;
+        continue;
       }
       applyMetadata(target, e);
       dirsToFix.add(parentOf(rel));

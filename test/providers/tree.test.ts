@@ -82,6 +82,27 @@ describe('syncTree', () => {
     await assert.rejects(syncTree(src, dst, undefined, { clone: false, signal: c.signal }), (e) => VssError.is(e, 'VSS_E_HOLD_WRITES_TIMEOUT'));
   });
 
+  test('a file deleted between the scan and its copy is left out, at prepare and at commit', async () => {
+    const { src, dst } = fresh();
+    writeFileSync(join(src, 'kept'), 'kept');
+    writeFileSync(join(src, 'temp'), 'a server temporary file');
+    writeFileSync(join(src, 'later'), 'copied at prepare');
+    // excludeFile is asked after the entry's lstat: deleting there is a deletion after the scan saw it.
+    const deleteOnScan = (victim: string) => (rel: string) => {
+      if (rel === victim) rmSync(join(src, rel));
+      return false;
+    };
+    const first = await syncTree(src, dst, undefined, { clone: false, excludeFile: deleteOnScan('temp') });
+    assert.equal(first.stats.vanished, 1);
+    assert.deepEqual(diffTrees(digestTree(src), digestTree(dst)), []);
+    assert.equal(first.manifest.entries.has('temp'), false, 'the next sync must not think the copy holds it');
+    // At commit the stale copy from prepare must go too, not stay as it was.
+    writeFileSync(join(src, 'later'), 'changed, then deleted before its copy');
+    const second = await syncTree(src, dst, first.manifest, { clone: false, excludeFile: deleteOnScan('later') });
+    assert.equal(second.stats.vanished, 1);
+    assert.deepEqual(diffTrees(digestTree(src), digestTree(dst)), []);
+  });
+
   test('the skipped store directory is not copied', async () => {
     const { src, dst } = fresh();
     mkdirSync(join(src, '.shadowcopy/snapshots'), { recursive: true });

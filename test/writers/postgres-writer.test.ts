@@ -91,6 +91,10 @@ describe('PostgreSQL writer (SDK) through runBackup / runRestore', { skip, timeo
       assert.ok(walStored.length >= 1, 'the WAL spooled after the snapshot is not in the backup');
       assert.ok(walStored.every((x) => x.entry && !x.entry.snapshotRequired), 'the spooled WAL must be read live, not from the snapshot');
       assert.equal(existsSync(join(spool, report.snapshotSetId)), false, 'the spool was not emptied at BackupComplete');
+      // pg_wal's files are left out (the spool carries the WAL recovery needs; the restore recreates the directories).
+      const walDir = join(server.dataDir, 'pg_wal');
+      assert.deepEqual(b.manifest.files.filter((x) => x.path.startsWith(`${walDir}/`) && x.kind === 'file').map((x) => x.path), []);
+      assert.ok(wmd.excludeFilesFromSnapshot.some((x) => x.path === walDir && x.filespec === '*' && x.recursive), 'pg_wal is not excluded from the snapshot');
       const bcd = parseBackupComponents(b.readDocument(BCD_FILE), BCD_FILE);
       const data = bcd.writers[0]!.components.find((c) => c.componentName === 'data')!;
       const meta = parsePostgresBackupMetadata(data.getBackupMetadata());

@@ -106,6 +106,15 @@ export class PostgresWriter extends Writer {
     const layout = await this.discover();
     const lp = this.engine.logicalPath;
     this.engine.describe(md, layout);
+    // pg_wal's files stay out of the snapshot and the backup: the spool below holds every
+    // segment recovery needs (from the backup's checkpoint through pg_backup_stop) and is
+    // what the restore replays, and PostgreSQL's backup docs let pg_wal/ be left out. Copying
+    // it anyway (up to max_wal_size of old segments, often more than the data) was about half
+    // of the copy provider's and the requester's work, taken from the running server.
+    if (!layout.walIsSymlink) {
+      md.addExcludeFiles(join(layout.dataDir, 'pg_wal'), '*', true);
+      md.addExcludeFilesFromSnapshot(join(layout.dataDir, 'pg_wal'), '*', true);
+    }
     // Restored beside the live directories, swapped in by PostRestore (see the file comment).
     md.setRestoreMethod(RestoreMethod.RESTORE_TO_ALTERNATE_LOCATION, this.engine.service, undefined, WriterRestore.ALWAYS, false);
     const spool = this.spoolDir(layout);
