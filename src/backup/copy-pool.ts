@@ -46,8 +46,9 @@ export interface CopyResult {
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const fs = require('node:fs');
-// A niceness for this thread alone (Linux: setpriority on the thread id), so a backup yields
-// the CPU to the applications it protects. Not being allowed to is no reason to fail.
+// A niceness for this thread alone (Linux: setpriority on the thread id), so the copying
+// yields the CPU to the other threads of its scheduling group (under autogroup, its session).
+// Not being allowed to is no reason to fail.
 if (workerData && workerData.nice) {
   try { require('node:os').setPriority(Number(fs.readlinkSync('/proc/thread-self').split('/').pop()), workerData.nice); } catch {}
 }

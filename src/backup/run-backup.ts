@@ -47,8 +47,10 @@ export interface BackupProgress {
 export interface BackupOptions {
   to: string;
   /**
-   * CPU niceness of the copy workers (0–19, default 10): the copying and hashing yield to the
-   * applications being backed up when the CPU is contended, and cost nothing when it is not.
+   * CPU niceness of the copy workers (0–19, default 10): the copying and hashing yield to
+   * other threads of the same scheduling group when the CPU is contended. Under autogroup
+   * scheduling that is the process's session, not an application in another one: to yield
+   * to those, run the backup in a niced session of its own (docs/cli.md).
    */
   nice?: number;
   /** Back up every component whose files lie under these paths, and the other files under them crash-consistently. */
