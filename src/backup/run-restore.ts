@@ -113,8 +113,7 @@ function matches(choice: ComponentChoice, writerId: string, writerName: string, 
   return writerOk && (choice.path === undefined || choice.path.toLowerCase() === fullPath.toLowerCase());
 }
 
-/** Sends the destinations of a restore set under `root`: `/srv/x` becomes `<root>/srv/x`. */
-/** `path` as it lies under `root` (a private restore). */
+/** `path` as it lies under `root` (a private restore): `/srv/x` becomes `<root>/srv/x`. */
 function underRoot(root: string): (path: string) => string {
   const top = posix.normalize(root).replace(/\/+$/, ''); // '' for '/'
   const plainTop = top === '' || isPlainAbsolute(top);
@@ -264,10 +263,11 @@ async function restoreWith(opts: RestoreOptions, pool: CopyPool): Promise<Restor
     try {
       let set = computeRestoreSet(doc, wmds, entries);
       if (opts.to) set = relocate(set, opts.to);
-      if (!opts.dryRun) expect(set);
       // Components whose writer failed or refused PreRestore stay as they are (status NONE).
       const refusal = (p: RestorePlan) => pre?.refused.find((r) => r.instanceId === p.instanceId && r.component === p.definingComponent.fullPath);
-      const done = await executor.restore({ plans: set.plans.filter((p) => !refusal(p)) }, b.source(), doc);
+      const toRestore: RestoreSet = { plans: set.plans.filter((p) => !refusal(p)) };
+      if (!opts.dryRun) expect(toRestore);
+      const done = await executor.restore(toRestore, b.source(), doc);
       results = set.plans.map((plan) => {
         const r = refusal(plan);
         if (!r) return done.shift()!;
