@@ -352,8 +352,7 @@ export class BackupDirWriter {
     // One syncfs for the whole backup rather than an fsync per file.
     const r = spawnSync('sync', ['-f', this.dir]);
     if (r.status !== 0) throw new VssError('VSS_E_UNEXPECTED', `could not flush the backup in ${this.dir} to disk: ${r.stderr?.toString().trim() || r.error?.message}`);
-    const json = JSON.stringify(manifest);
-    writeDurably(join(this.dir, MANIFEST_FILE), json);
+    writeDurably(join(this.dir, MANIFEST_FILE), JSON.stringify(manifest));
     return manifest;
   }
 }
@@ -437,7 +436,8 @@ export class BackupDir {
     const buf = Buffer.allocUnsafe(1 << 20);
     const problems: VerifyProblem[] = [];
     stored.forEach((f, i) => {
-      const p = this.checkStored(f, (path) => hashFile(path, buf));
+      const path = this.storedPathOrProblem(f);
+      const p = typeof path === 'string' ? this.checkStored(f, path, hashFile(path, buf)) : path;
       if (p) problems.push(p);
       onProgress?.(i + 1, stored.length);
     });
@@ -451,17 +451,15 @@ export class BackupDir {
     let done = 0;
     const checks: Promise<void>[] = [];
     stored.forEach((f, i) => {
-      let path: string;
-      try {
-        path = this.storedPath(f);
-      } catch (e) {
-        problems.push({ path: f.path, problem: (e as Error).message, i });
+      const path = this.storedPathOrProblem(f);
+      if (typeof path !== 'string') {
+        problems.push({ ...path, i });
         return;
       }
       checks.push(
         pool.submit({ op: 'hash', from: path }).then((r) => {
           onProgress?.(++done, stored.length, r.size ?? 0);
-          const p = this.checkStored(f, () => (r.error ? undefined : { size: r.size!, sha256: r.sha256! }));
+          const p = this.checkStored(f, path, r.error ? undefined : { size: r.size!, sha256: r.sha256! });
           if (p) problems.push({ ...p, i });
         }),
       );
@@ -472,14 +470,17 @@ export class BackupDir {
     return problems.sort((a, b) => a.i - b.i).map(({ path, problem }) => ({ path, problem }));
   }
 
-  private checkStored(f: ManifestFile, measure: (path: string) => { size: number; sha256: string } | undefined): VerifyProblem | undefined {
-    let path: string;
+  /** Where a file's content is stored, or why that cannot be said. */
+  private storedPathOrProblem(f: ManifestFile): string | VerifyProblem {
     try {
-      path = this.storedPath(f);
+      return this.storedPath(f);
     } catch (e) {
       return { path: f.path, problem: (e as Error).message };
     }
-    const m = measure(path);
+  }
+
+  /** What was measured of the stored copy at `path` (undefined: not there) against the manifest. */
+  private checkStored(f: ManifestFile, path: string, m: { size: number; sha256: string } | undefined): VerifyProblem | undefined {
     if (!m) return { path: f.path, problem: `its stored copy ${path} is missing` };
     if (m.size !== f.size) return { path: f.path, problem: `its stored copy has ${m.size} bytes, the manifest says ${f.size}` };
     if (m.sha256 !== f.sha256) return { path: f.path, problem: 'its stored copy does not match its checksum: it was altered or damaged' };

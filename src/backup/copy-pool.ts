@@ -190,9 +190,9 @@ export class CopyPool {
     });
   }
 
-  /** Runs jobs and returns their results in order. */
-  run(jobs: readonly CopyJob[]): Promise<CopyResult[]> {
-    const all = Promise.all(jobs.map((j) => this.submit(j)));
+  /** Runs jobs and returns their results in order; `onResult` hears each as it comes (for progress). */
+  run(jobs: readonly CopyJob[], onResult?: (r: CopyResult, i: number) => void): Promise<CopyResult[]> {
+    const all = Promise.all(jobs.map((j, i) => (onResult ? this.submit(j).then((r) => (onResult(r, i), r)) : this.submit(j))));
     this.flush();
     return all;
   }

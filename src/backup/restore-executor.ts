@@ -342,19 +342,21 @@ export class RestoreExecutor {
         if (v === undefined) dirExists.set(d, (v = exists(d)));
         return v;
       };
+      const occupied = (w: PlannedWrite): boolean => w.entry.kind !== 'dir' && parentExists(dirname(w.destination)) && exists(w.destination);
+      const replaceableHere = (w: PlannedWrite): boolean => replaceable(w, parentExists);
       let stage = false;
       switch (plan.copyMode) {
         case 'if-none-there':
-          if (writes.some((w) => w.entry.kind !== 'dir' && parentExists(dirname(w.destination)) && exists(w.destination))) {
-            if (!useFallback() || writes.some((w) => w.entry.kind !== 'dir' && parentExists(dirname(w.destination)) && exists(w.destination))) {
+          if (writes.some(occupied)) {
+            if (!useFallback() || writes.some(occupied)) {
               return { ...base, status: FileRestoreStatus.NONE, placement: 'skipped', writes, skippedReason: 'files of the component already exist and no free alternate location is declared (VSS_RME_RESTORE_IF_NOT_THERE)' };
             }
           }
           break;
         case 'if-can-replace':
-          if (!writes.every((w) => replaceable(w, parentExists))) {
-            if (!useFallback() || !writes.every((w) => replaceable(w, parentExists))) {
-              const bad = writes.find((w) => !replaceable(w, parentExists))!;
+          if (!writes.every(replaceableHere)) {
+            if (!useFallback() || !writes.every(replaceableHere)) {
+              const bad = writes.find((w) => !replaceableHere(w))!;
               return fail(new VssError('E_ACCESSDENIED', `"${bad.destination}" cannot be replaced and writer "${plan.writerName}" declares no alternate location for it (VSS_RME_RESTORE_IF_CAN_REPLACE)`), writes);
             }
           }
@@ -363,7 +365,7 @@ export class RestoreExecutor {
           stage = true;
           break;
         case 'at-reboot-if-cannot-replace':
-          stage = !writes.every((w) => replaceable(w, parentExists));
+          stage = !writes.every(replaceableHere);
           break;
         case 'replace':
           break;
@@ -479,15 +481,9 @@ async function applyComponentOnPool(stateDir: string, component: string, writes:
         mtimeMs: w.entry.mtimeMs,
       };
     });
-    const results = Promise.all(
-      jobs.map((j, i) =>
-        pool.submit(j).then((r) => {
-          if (!r.error) onFileStaged?.(onPool[i]!.w.entry.size);
-          return r;
-        }),
-      ),
-    );
-    pool.flush();
+    const results = pool.run(jobs, (r, i) => {
+      if (!r.error) onFileStaged?.(onPool[i]!.w.entry.size);
+    });
     // Symlinks and directed (range) restores, meanwhile, here.
     const here = new Set(onPool);
     let thrown: unknown;

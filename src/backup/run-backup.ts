@@ -288,19 +288,16 @@ async function backUp(session: BackupComponents, opts: BackupOptions, pool: Copy
   const out = BackupDirWriter.create(opts.to, mounts.map((m) => ({ volume: m.volume, root: m.snapshotRoot })), previous, pool);
   const failed = new Map<string, string>(); // componentKey → why
   for (const f of backupSet.failures) failed.set(componentKey(f.writerId, f.definingComponent.fullPath), f.error.message);
-  // Progress counts copies that have finished, a few times a second. The total in bytes is
-  // known when only writers' files (stat'ed by the backup set) are copied; the walk of the
-  // given paths learns files' sizes only as it copies them, so then the total is in files,
-  // and grows until the walk ends.
-  let totalFiles = backupSet.entries.length;
+  // Progress counts copies that have finished, a few times a second, against the files
+  // recorded so far. The total in bytes is known when only writers' files (stat'ed by the
+  // backup set) are copied; the walk of the given paths learns files' sizes only as it copies
+  // them, so then the total is in files, and grows until the walk ends.
   const totalBytes = paths.length ? undefined : backupSet.entries.reduce((n, e) => n + e.size, 0);
-  const report = (): void => progress({ phase: 'copy', ...out.done, totalFiles, ...(totalBytes !== undefined ? { totalBytes } : {}) });
-  report();
+  const report = (): void => progress({ phase: 'copy', ...out.done, totalFiles: out.totals.files, ...(totalBytes !== undefined ? { totalBytes } : {}) });
   const ticker = setInterval(report, 250);
   try {
-    let files = 0;
-    for (const e of backupSet.entries) {
-      if (files % 256 === 0) checkAbort(opts.signal);
+    for (const [i, e] of backupSet.entries.entries()) {
+      if (i % 256 === 0) checkAbort(opts.signal);
       if (out.has(e.path)) continue; // listed by two file sets: stored once
       try {
         if (!e.snapshotRequired && out.readPath(e.path) === undefined) {
@@ -312,18 +309,16 @@ async function backUp(session: BackupComponents, opts: BackupOptions, pool: Copy
         if (VssError.is(err, 'VSS_E_INSUFFICIENT_STORAGE')) throw err;
         failed.set(componentKey(e.writerId, e.definingComponent.fullPath), (err as Error).message);
       }
-      files++;
     }
+    // The writers' files are recorded (the loop above does not yield): the first report.
+    report();
     // The other files under the given paths: crash-consistent, and marked so.
     for (const p of paths) {
       const real = out.readPath(p);
       if (real === undefined) continue;
       let seen = 0;
       for (const [path, realPath, st] of walk(real, p)) {
-        if (!out.has(path)) {
-          out.add(path, 'crash', undefined, realPath, st);
-          totalFiles++;
-        }
+        if (!out.has(path)) out.add(path, 'crash', undefined, realPath, st);
         // Now and then let the pool's answers in, so its workers get the next batches while the walk goes on.
         if (++seen % 1024 === 0) {
           await new Promise(setImmediate);
@@ -336,7 +331,6 @@ async function backUp(session: BackupComponents, opts: BackupOptions, pool: Copy
       if (f.entry) failed.set(componentKey(f.entry.writerId, f.entry.definingComponent.fullPath), f.error.message);
       else warnings.push(`${f.path} could not be backed up: ${f.error.message}`);
     }
-    totalFiles = out.totals.files;
     report();
   } finally {
     clearInterval(ticker);
@@ -384,12 +378,11 @@ function* walk(realRoot: string, liveRoot: string): Generator<[path: string, rea
   const child = (dir: string, name: string): string => (dir === '/' ? `/${name}` : `${dir}/${name}`);
   const stack: [string, string, Stats | undefined][] = [[liveRoot, realRoot, rootSt]];
   while (stack.length) {
-    const [live, real, known] = stack.pop()!;
-    if (known === undefined) {
+    const [live, real, st] = stack.pop()!;
+    if (st === undefined) {
       yield [live, real, 'file'];
       continue;
     }
-    const st = known;
     if (!st.isDirectory() && !st.isFile() && !st.isSymbolicLink()) continue;
     yield [live, real, st];
     if (st.isDirectory() && st.dev === dev) {

@@ -542,11 +542,6 @@ function patchManifest(manifest: Manifest, plan: SyncPlan): void {
 }
 
 /**
- * Deletes from a snapshot the files a writer listed in EXCLUDE_FILES_FROM_SNAPSHOT.
- * `volumeRoot` is where the snapshot's content came from; specs outside it are not ours.
- * Returns how many files were removed.
- */
-/**
  * Which files of the volume at `volumeRoot` the exclude specs name, by path relative to it;
  * undefined when none can match. Same rules as removeExcludedFiles: the spec's directory
  * (and below it when recursive), the file spec matched against the name.
@@ -568,6 +563,11 @@ export function excludedFileMatcher(volumeRoot: string, specs: readonly FileSpec
   };
 }
 
+/**
+ * Deletes from a snapshot the files a writer listed in EXCLUDE_FILES_FROM_SNAPSHOT.
+ * `volumeRoot` is where the snapshot's content came from; specs outside it are not ours.
+ * Returns how many files were removed.
+ */
 export function removeExcludedFiles(snapshotRoot: string, volumeRoot: string, specs: readonly FileSpec[]): number {
   let removed = 0;
   for (const spec of specs) {
