@@ -68,8 +68,9 @@ export async function removeStoreIfEmpty(store: SnapshotStore): Promise<void> {
   } catch {
     return;
   }
-  if (isBtrfsSubvolumeRoot(store.top)) await run('btrfs', ['subvolume', 'delete', store.top], `removing the empty snapshot store ${store.top}`);
-  else await fsp.rmdir(store.top).catch(() => undefined);
+  // rmdir removes an empty btrfs subvolume too (Linux 4.18 and later), without a btrfs process.
+  const removed = await fsp.rmdir(store.top).then(() => true, () => false);
+  if (!removed && isBtrfsSubvolumeRoot(store.top)) await run('btrfs', ['subvolume', 'delete', store.top], `removing the empty snapshot store ${store.top}`);
 }
 
 /** Removes whatever is at a snapshot path: a btrfs subvolume or a directory tree. */

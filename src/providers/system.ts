@@ -1,9 +1,9 @@
 // What the providers ask of the system: which filesystem holds a path, where it is mounted,
 // which btrfs subvolume it is in, and running the few tools Node cannot replace (btrfs,
 // mount). Errors from the system are turned into VSS errors here, once.
-import { execFile } from 'node:child_process';
 import { constants, promises as fsp, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
+import { launch, type LaunchResult } from './launcher.js';
 import { VssError, type VssErrorName } from '../vss/errors.js';
 
 /** One line of /proc/self/mountinfo. */
@@ -164,25 +164,19 @@ export interface RunResult {
 }
 
 /** Runs a tool; a failure becomes a VssError naming the command and what it printed. */
-export function run(cmd: string, args: readonly string[], what: string): Promise<RunResult> {
-  return new Promise((resolvePromise, reject) => {
-    execFile(cmd, args, { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (!err) {
-        resolvePromise({ stdout, stderr });
-        return;
-      }
-      const text = `${cmd} ${args.join(' ')}: ${(stderr || err.message).trim()}`;
-      if (errnoOf(err) === 'ENOENT') {
-        reject(new VssError('VSS_E_PROVIDER_NOT_REGISTERED', `${what}: the tool "${cmd}" is not installed; install it (Debian: ${toolPackage(cmd)})`, { cause: err }));
-      } else if (/no space left|ENOSPC/i.test(text)) {
-        reject(new VssError('VSS_E_INSUFFICIENT_STORAGE', `${what}: ${text}; free space on the volume and retry`, { cause: err }));
-      } else if (/operation not permitted|permission denied/i.test(text)) {
-        reject(new VssError('E_ACCESSDENIED', `${what}: ${text}; run as root`, { cause: err }));
-      } else {
-        reject(new VssError('VSS_E_UNEXPECTED_PROVIDER_ERROR', `${what}: ${text}`, { cause: err }));
-      }
-    });
-  });
+export async function run(cmd: string, args: readonly string[], what: string): Promise<RunResult> {
+  let r: LaunchResult;
+  try {
+    r = await launch(cmd, args);
+  } catch (e) {
+    throw new VssError('VSS_E_UNEXPECTED_PROVIDER_ERROR', `${what}: ${cmd} could not be started: ${(e as Error).message}`, { cause: e });
+  }
+  if (r.code === 0) return { stdout: r.stdout, stderr: r.stderr };
+  if (r.notFound) throw new VssError('VSS_E_PROVIDER_NOT_REGISTERED', `${what}: the tool "${cmd}" is not installed; install it (Debian: ${toolPackage(cmd)})`);
+  const text = `${cmd} ${args.join(' ')}: ${r.stderr.trim() || (r.signal ? `killed by ${r.signal}` : `exit status ${r.code}`)}`;
+  if (/no space left|ENOSPC/i.test(text)) throw new VssError('VSS_E_INSUFFICIENT_STORAGE', `${what}: ${text}; free space on the volume and retry`);
+  if (/operation not permitted|permission denied/i.test(text)) throw new VssError('E_ACCESSDENIED', `${what}: ${text}; run as root`);
+  throw new VssError('VSS_E_UNEXPECTED_PROVIDER_ERROR', `${what}: ${text}`);
 }
 
 function toolPackage(cmd: string): string {
