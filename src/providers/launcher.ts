@@ -11,7 +11,7 @@
 // the time of the call, stdin from /dev/null, and its stdout and stderr in files of a
 // private directory; the shell then writes "<id> <status>" on its stdout.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -46,11 +46,6 @@ class Launcher {
 
   private start(): ChildProcess {
     if (this.shell) return this.shell;
-    if (!this.dir) {
-      const dir = mkdtempSync(join(tmpdir(), 'shadowcopy-launcher-'));
-      this.dir = dir;
-      process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-    }
     const shell = spawn('/bin/sh', [], { stdio: ['pipe', 'pipe', 'ignore'] });
     this.shell = shell;
     shell.stdout!.setEncoding('utf8');
@@ -92,11 +87,21 @@ class Launcher {
     }
   }
 
+  /** The private directory for the tools' output, made again if something removed it. */
+  private outputDir(): string {
+    if (this.dir && existsSync(this.dir)) return this.dir;
+    const dir = mkdtempSync(join(tmpdir(), 'shadowcopy-launcher-'));
+    this.dir = dir;
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    return dir;
+  }
+
   async run(cmd: string, args: readonly string[]): Promise<LaunchResult> {
+    const dir = this.outputDir();
     const shell = this.start();
     const id = this.nextId++;
-    const out = join(this.dir!, `${id}.out`);
-    const err = join(this.dir!, `${id}.err`);
+    const out = join(dir, `${id}.out`);
+    const err = join(dir, `${id}.err`);
     const words = [cmd, ...args].map(quote).join(' ');
     const line = `{ (cd ${quote(process.cwd())} && export PATH=${quote(process.env.PATH ?? '')} && exec ${words}) </dev/null >${quote(out)} 2>${quote(err)}; echo "${id} $?"; } &\n`;
     const status = await new Promise<number>((resolve, reject) => {
@@ -104,15 +109,16 @@ class Launcher {
       this.unrefIfIdle();
       shell.stdin!.write(line);
     });
-    const read = (p: string): string => {
+    const read = (p: string): string | undefined => {
       try {
         return readFileSync(p, 'utf8');
       } catch {
-        return '';
+        return undefined;
       }
     };
-    const stdout = read(out);
-    const stderr = read(err);
+    const stdout = read(out) ?? '';
+    // No file: the shell could not even open it (a full or vanished temporary directory).
+    const stderr = read(err) ?? `(its output could not be kept in ${dir}: is the temporary directory full?)`;
     rmSync(out, { force: true });
     rmSync(err, { force: true });
     // The shell reports a tool ended by signal N as 128 + N.
