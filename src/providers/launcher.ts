@@ -44,9 +44,17 @@ class Launcher {
   private readonly waiting = new Map<number, Waiting>();
   private buffer = '';
 
+  get pid(): number | undefined {
+    return this.shell?.pid;
+  }
+
   private start(): ChildProcess {
     if (this.shell) return this.shell;
-    const shell = spawn('/bin/sh', [], { stdio: ['pipe', 'pipe', 'ignore'] });
+    // A session of its own, and deaf to INT, TERM and HUP: the Ctrl-C or the service stop
+    // that interrupts a backup must not take away the shell that its clean-up (deleting the
+    // snapshots) runs through. Each tool gets the default handling back before it starts.
+    const shell = spawn('/bin/sh', [], { stdio: ['pipe', 'pipe', 'ignore'], detached: true });
+    shell.stdin!.write("trap '' INT TERM HUP\n");
     this.shell = shell;
     shell.stdout!.setEncoding('utf8');
     shell.stdout!.on('data', (chunk: string) => {
@@ -69,7 +77,8 @@ class Launcher {
       this.waiting.clear();
     };
     shell.on('error', (e) => gone(`the launcher shell failed: ${e.message}`));
-    shell.on('exit', (code, sig) => gone(`the launcher shell exited (${sig ?? code})`));
+    // 'close', not 'exit': every status the shell wrote has been read by then.
+    shell.on('close', (code, sig) => gone(`the launcher shell exited (${sig ?? code})`));
     // A write to a shell that has just died fails here; its exit handler fails the commands.
     shell.stdin!.on('error', () => undefined);
     this.unrefIfIdle();
@@ -103,7 +112,7 @@ class Launcher {
     const out = join(dir, `${id}.out`);
     const err = join(dir, `${id}.err`);
     const words = [cmd, ...args].map(quote).join(' ');
-    const line = `{ (cd ${quote(process.cwd())} && export PATH=${quote(process.env.PATH ?? '')} && exec ${words}) </dev/null >${quote(out)} 2>${quote(err)}; echo "${id} $?"; } &\n`;
+    const line = `{ (trap - INT TERM HUP; cd ${quote(process.cwd())} && export PATH=${quote(process.env.PATH ?? '')} && exec ${words}) </dev/null >${quote(out)} 2>${quote(err)}; echo "${id} $?"; } &\n`;
     const status = await new Promise<number>((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
       this.unrefIfIdle();
@@ -128,6 +137,11 @@ class Launcher {
 }
 
 const launcher = new Launcher();
+
+/** The launcher shell's process id, once started (for tests). */
+export function launcherShellPid(): number | undefined {
+  return launcher.pid;
+}
 
 /** Runs `cmd` with `args` (no shell interpretation) and collects what it printed. */
 export function launch(cmd: string, args: readonly string[]): Promise<LaunchResult> {

@@ -3,7 +3,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { launch } from '../../src/providers/launcher.js';
+import { launch, launcherShellPid } from '../../src/providers/launcher.js';
 import { run } from '../../src/providers/system.js';
 
 test('launch passes every argument literally, with what the tool printed and its status', async () => {
@@ -56,4 +56,17 @@ test('run turns failures into VSS errors that say what to do', async () => {
   await assert.rejects(run('sh', ['-c', 'echo "No space left on device" >&2; exit 1'], 'testing'), /VSS_E_INSUFFICIENT_STORAGE|free space/);
   await assert.rejects(run('sh', ['-c', 'exit 2'], 'testing'), /exit status 2/);
   assert.equal((await run('echo', ['hi'], 'testing')).stdout, 'hi\n');
+});
+
+test('the launcher shell outlives the INT, TERM and HUP that interrupt a backup; a shell that dies is replaced', async () => {
+  await launch('true', []);
+  const pid = launcherShellPid()!;
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.kill(pid, sig);
+  assert.equal((await launch('echo', ['still here'])).stdout, 'still here\n');
+  assert.equal(launcherShellPid(), pid);
+  process.kill(pid, 'SIGKILL');
+  // Until its exit is seen, a command may go to the dead shell: it fails, and the next starts a new one.
+  await launch('true', []).catch(() => undefined);
+  assert.equal((await launch('echo', ['again'])).stdout, 'again\n');
+  assert.notEqual(launcherShellPid(), pid);
 });
