@@ -3,7 +3,10 @@
 //   - SQLite: the longest commit of an application writing in a loop during a backup
 //     (runBackup through an in-process coordinator, copy provider on tmpfs) against the same
 //     application's longest commit in a window of the same length without one;
-//   - PostgreSQL: pgbench throughput with a backup in the middle against without (goal >= 0.8x).
+//   - PostgreSQL: pgbench throughput with a backup in the middle against without (goal >= 0.8x);
+//     beside it, without a goal, the floor: pgbench throughput when only what any backup
+//     consistent through pg_backup_start must do happens in the middle (an immediate
+//     checkpoint, then one read of the data).
 // Needs root (tmpfs) and, for PostgreSQL, Debian's server packages; a missing part is skipped
 // with a message. Exits 0 even when a goal is missed (MISSED), non-zero only on errors.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -23,10 +26,17 @@ import { report } from './report.js';
 
 const APP = new URL('../test/writers/fixtures/sqlite-app.ts', import.meta.url).pathname;
 const ROUNDS = 5;
-// pgbench throughput varies by 10–20% from run to run here: five runs each way for the medians.
+// pgbench throughput varies by 10–20% from run to run here: five runs of each kind for the medians.
 const PG_ROUNDS = 5;
 const median = (a: number[]): number => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const shAsync = (cmd: string): Promise<void> =>
+  new Promise((resolve, reject) => {
+    const p = spawn('sh', ['-c', cmd], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (d) => (err += d));
+    p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd}: ${err}`))));
+  });
 
 /** The fixture application; resolves once it has committed `warm` transactions. */
 async function startApp(db: string, warm: number): Promise<{ stop(): Promise<number>; proc: ChildProcess }> {
@@ -95,7 +105,7 @@ async function sqlite(vol: TmpfsVolume, co: Coordinator): Promise<void> {
 }
 
 
-async function postgres(vol: { dir: string; mountPoint: string }, co: Coordinator, where: string, goal: boolean): Promise<void> {
+async function postgres(vol: { dir: string; mountPoint: string }, co: Coordinator, where: string, goal: boolean, snapshot: boolean): Promise<void> {
   const tools = pgTools();
   const work = pgTempDir(tools, 'shadowcopy-bench-pg-');
   const { server } = serverOnVolume(tools, vol, work);
@@ -107,33 +117,56 @@ async function postgres(vol: { dir: string; mountPoint: string }, co: Coordinato
     await writer.subscribe({ stream: () => co.connectWriter(), reconnect: false });
     const base: number[] = [];
     const during: number[] = [];
+    const floor: number[] = [];
     const backupEnds: number[] = [];
     let outlasted = 0;
-    for (let i = 0; i < PG_ROUNDS * 2; i++) {
-      const backup = (i % 2 === 0) !== (Math.floor(i / 2) % 2 === 0);
+    const pgData = join(vol.mountPoint, 'pg', 'data');
+    // Rounds of three runs (no backup, a backup, the floor), in an order that rotates.
+    for (let i = 0; i < PG_ROUNDS * 3; i++) {
+      const kind = (['none', 'backup', 'floor'] as const)[(i + Math.floor(i / 3)) % 3]!;
       const t0 = performance.now();
       let pgbenchDone = false;
       const run = runPgbench(tools, server, ['-n', '-c', '4', '-j', '2', '-T', '6']).then((r) => ((pgbenchDone = true), r.tps));
-      if (backup) {
+      const leftover: string[] = [];
+      if (kind === 'backup') {
         await sleep(1500);
         const session = await BackupComponents.create({ stream: () => co.connectRequester() });
         const to = join(vol.dir, `pg-backup-${i}`);
+        leftover.push(to);
         await runBackup(session, { to, components: [{ writer: 'PostgreSQL Writer' }] });
         await session.release();
         // A backup still running when pgbench ends costs it nothing measured: the ratio would
         // flatter a slower (say, lower-priority) backup. Said, not hidden.
         backupEnds.push((performance.now() - t0) / 1000);
         if (pgbenchDone) outlasted++;
+      } else if (kind === 'floor') {
+        // The least a backup consistent through pg_backup_start does: an immediate checkpoint,
+        // then reading the data once (on btrfs from a snapshot just made, whose pages are
+        // not cached, as a backup's never are).
+        await sleep(1500);
+        await shAsync(`${join(tools.binDir, 'psql')} ${server.clientArgs.join(' ')} -d postgres -X -qAt -c CHECKPOINT`);
+        let from = pgData;
+        if (snapshot) {
+          const snap = join(vol.mountPoint, `floor-${i}`);
+          await shAsync(`btrfs subvolume snapshot -r ${vol.mountPoint} ${snap} >/dev/null`);
+          leftover.push(snap);
+          from = join(snap, 'pg', 'data');
+        }
+        await shAsync(`tar -cf - -C ${from} . | cat >/dev/null`);
       }
-      (backup ? during : base).push(await run);
-      // Deleting the backup is the bench's work, not the backup's: after pgbench has finished.
-      rmSync(join(vol.dir, `pg-backup-${i}`), { recursive: true, force: true });
+      (kind === 'backup' ? during : kind === 'floor' ? floor : base).push(await run);
+      // Deleting what the run made is the bench's work: after pgbench has finished.
+      for (const p of leftover) {
+        if (p.startsWith(vol.mountPoint)) await shAsync(`btrfs subvolume delete ${p} >/dev/null`);
+        else rmSync(p, { recursive: true, force: true });
+      }
     }
     report('writers', `pg_backup_end_s_into_6s_pgbench_run (${where}, max of rounds)`, Math.max(...backupEnds));
     if (outlasted) console.log(`bench: writers note: ${outlasted} of ${backupEnds.length} backups (${where}) outlasted their pgbench run; the ratio understates what they cost`);
     report('writers', `pgbench_tps_no_backup (${where}, median)`, median(base));
     report('writers', `pgbench_tps_backup (${where}, median)`, median(during));
     report('writers', `pgbench_tps_ratio_backup_vs_no_backup (${where})`, median(during) / median(base), goal ? { op: '>=', target: 0.8 } : undefined);
+    report('writers', `pgbench_tps_ratio_floor_vs_no_backup (${where}: CHECKPOINT, then tar of the data${snapshot ? ' from a fresh snapshot' : ''})`, median(floor) / median(base));
   } finally {
     await writer.unsubscribe();
     await writer.engine.abort();
@@ -159,12 +192,12 @@ if (noTmpfs) {
       else {
         const fs = makeLoopFs('btrfs', { sizeMb: 1024 });
         try {
-          await postgres(fs, co, 'PGDATA on btrfs, btrfs provider', true);
+          await postgres(fs, co, 'PGDATA on btrfs, btrfs provider', true, true);
         } finally {
           fs.cleanup();
         }
       }
-      await postgres(vol, co, 'PGDATA on tmpfs, copy provider', true);
+      await postgres(vol, co, 'PGDATA on tmpfs, copy provider', true, false);
     }
   } finally {
     await co.shutdown();

@@ -79,7 +79,7 @@ class Launcher {
     shell.on('error', (e) => gone(`the launcher shell failed: ${e.message}`));
     // 'close', not 'exit': every status the shell wrote has been read by then.
     shell.on('close', (code, sig) => gone(`the launcher shell exited (${sig ?? code})`));
-    // A write to a shell that has just died fails here; its exit handler fails the commands.
+    // A write to a shell that has just died fails here; its 'close' fails the commands.
     shell.stdin!.on('error', () => undefined);
     this.unrefIfIdle();
     return shell;
@@ -112,7 +112,15 @@ class Launcher {
     const out = join(dir, `${id}.out`);
     const err = join(dir, `${id}.err`);
     const words = [cmd, ...args].map(quote).join(' ');
-    const line = `{ (trap - INT TERM HUP; cd ${quote(process.cwd())} && export PATH=${quote(process.env.PATH ?? '')} && exec ${words}) </dev/null >${quote(out)} 2>${quote(err)}; echo "${id} $?"; } &\n`;
+    // A working directory deleted since cannot be entered (process.cwd() throws): the shell's is kept.
+    let cwd: string | undefined;
+    try {
+      cwd = process.cwd();
+    } catch {
+      cwd = undefined;
+    }
+    const cd = cwd === undefined ? '' : `cd ${quote(cwd)} 2>/dev/null; `;
+    const line = `{ (trap - INT TERM HUP; ${cd}export PATH=${quote(process.env.PATH ?? '')} && exec ${words}) </dev/null >${quote(out)} 2>${quote(err)}; echo "${id} $?"; } &\n`;
     const status = await new Promise<number>((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
       this.unrefIfIdle();
