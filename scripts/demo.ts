@@ -112,14 +112,14 @@ function sha256(path: string): string {
 }
 
 async function main(): Promise<void> {
-  const work = mkdtempSync(join(tmpdir(), 'shadowcopy-demo-'));
-  const volume = join(work, 'volume');
-  mkdirSync(volume);
   if (process.getuid?.() !== 0) {
     say('The demo snapshots a private tmpfs volume, and mounting one needs root. Run it as root (sudo npm run demo).');
     process.exitCode = 1;
     return;
   }
+  const work = mkdtempSync(join(tmpdir(), 'shadowcopy-demo-'));
+  const volume = join(work, 'volume');
+  mkdirSync(volume);
   const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'shadowcopy-demo', volume], { encoding: 'utf8' });
   if (mount.status !== 0) throw new Error(`mount -t tmpfs failed: ${mount.stderr}`);
   const stateDir = join(work, 'state');
