@@ -160,6 +160,10 @@ async function postgres(vol: { dir: string; mountPoint: string }, co: Coordinato
         if (p.startsWith(vol.mountPoint)) await shAsync(`btrfs subvolume delete ${p} >/dev/null`);
         else rmSync(p, { recursive: true, force: true });
       }
+      // btrfs frees deleted snapshots (the backup's, the floor's) in the background: wait for
+      // it here, so that work lands in no measured run and the space is back (a 1 GB volume
+      // filled up with them, and PostgreSQL stopped on ENOSPC writing WAL).
+      if (snapshot) await shAsync(`btrfs subvolume sync ${vol.mountPoint}`);
     }
     report('writers', `pg_backup_end_s_into_6s_pgbench_run (${where}, max of rounds)`, Math.max(...backupEnds));
     if (outlasted) console.log(`bench: writers note: ${outlasted} of ${backupEnds.length} backups (${where}) outlasted their pgbench run; the ratio understates what they cost`);
@@ -190,7 +194,7 @@ if (noTmpfs) {
       const noBtrfs = loopFsUnavailable('btrfs');
       if (noBtrfs) console.log(`bench: writers postgres on btrfs skipped: ${noBtrfs}`);
       else {
-        const fs = makeLoopFs('btrfs', { sizeMb: 1024 });
+        const fs = makeLoopFs('btrfs', { sizeMb: 2048 });
         try {
           await postgres(fs, co, 'PGDATA on btrfs, btrfs provider', true, true);
         } finally {
