@@ -18,7 +18,7 @@
 // volume, too many changes — makes it `failed`, and commit rescans the whole tree instead.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { hasTool, isWithin, readMounts } from './system.js';
 
 /** What changed since the journal started, as paths relative to the volume root ('' = root). */
@@ -27,6 +27,8 @@ export interface JournalChanges {
   paths: Set<string>;
   /** Directories created or moved in: their whole subtree is new and must be walked. */
   trees: Set<string>;
+  /** The `unwatched` directories (relative): nothing is known of them, so commit walks them. */
+  rescan: Set<string>;
 }
 
 export interface JournalOptions {
@@ -38,6 +40,13 @@ export interface JournalOptions {
   sentinelName: string;
   /** Absolute paths not to watch (the store's snapshots directory). */
   exclude: string[];
+  /**
+   * Absolute directories whose files the snapshot leaves out (a writer's exclusions of a
+   * whole tree, such as a database's WAL): not watched, as their files change all the time
+   * (a busy PostgreSQL raises some 2,000 events a second in pg_wal alone), and named in every
+   * drain's `rescan` so commit still sees the directories in them.
+   */
+  unwatched?: string[];
   /** Beyond this many changed paths the journal gives up (memory; a full rescan is as cheap). */
   maxPaths?: number;
   /** Aborts the wait for the watches to be established. */
@@ -135,7 +144,7 @@ export class ChangeJournal {
     const { root, sentinelDir, exclude, wrap } = this.opts;
     const watched = isWithin(sentinelDir, root) ? [root] : [root, sentinelDir];
     // Nested mounts are not part of the volume (the walk stays on it): do not watch them.
-    const excluded = [...exclude, ...mountsBelow(root)];
+    const excluded = [...exclude, ...(this.opts.unwatched ?? []), ...mountsBelow(root)];
     const args = ['-m', '-r', ...EVENTS.flatMap((e) => ['-e', e]), '--format', '%e %w%f%0', '--no-newline', ...watched, ...excluded.map((p) => `@${p}`)];
     const [cmd, ...pre] = wrap?.length ? [...wrap, 'inotifywait'] : ['inotifywait'];
     return new Promise<void>((resolve) => {
@@ -254,7 +263,9 @@ export class ChangeJournal {
       rmSync(sentinel, { force: true });
     }
     if (this.failure) return { failure: this.failure };
-    return { paths: new Set(this.paths), trees: new Set(this.trees) };
+    const { root, unwatched = [] } = this.opts;
+    const rescan = new Set(unwatched.filter((d) => isWithin(d, root)).map((d) => relative(root, d)));
+    return { paths: new Set(this.paths), trees: new Set(this.trees), rescan };
   }
 
   /** Stops watching. Idempotent. */

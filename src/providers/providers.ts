@@ -10,7 +10,7 @@ import { exposeReadOnly, unmount } from './expose.js';
 import { removeSnapshotPath } from './store.js';
 import { fsError, hasTool, isRoot, run, type VolumeInfo } from './system.js';
 import { ChangeJournal, journalUnavailable } from './journal.js';
-import { excludedFileMatcher, removeExcludedFiles, syncTree, type Manifest, type SyncStats, type TreeOptions } from './tree.js';
+import { excludedFileMatcher, removeExcludedFiles, syncTree, wholeTreesExcluded, type Manifest, type SyncStats, type TreeOptions } from './tree.js';
 import type { SnapshotJob, SnapshotProvider, VolumeSupport } from './types.js';
 
 /** Like Promise.all, but returns only once every promise settled: nothing runs on after a failure. */
@@ -188,6 +188,7 @@ abstract class TreeProvider extends BaseProvider {
           sentinelDir: dirname(storeDir),
           sentinelName: job.snapshotId.toString(),
           exclude: [storeDir],
+          unwatched: exclusionsApply(job) ? wholeTreesExcluded(job.volume.root, job.excludeFromSnapshot) : [],
           signal: work.controller.signal,
         });
       }

@@ -304,7 +304,10 @@ async function journalPlan(
   };
   for (const p of changes.paths) add(p);
   const fresh = new Set([...changes.trees].filter((t) => t !== '' && !skipped(t)));
-  for (const t of fresh) {
+  // New subtrees, and the unwatched ones (whose files the snapshot leaves out): every entry
+  // in them is looked at; only the new ones are copied whole.
+  const rescan = new Set([...changes.rescan].filter((r) => !skipped(r)));
+  for (const t of [...fresh, ...rescan]) {
     add(t);
     const stack = [t];
     while (stack.length) {
@@ -324,7 +327,11 @@ async function journalPlan(
       if (cand.size > limit) return tooMany;
     }
   }
-  for (const [rel, e] of prev.entries) if (e.kind === 'file' && (e.nlink > 1n || mapped.any.has(e.ino))) add(rel);
+  for (const [rel, e] of prev.entries) {
+    if (e.kind === 'file' && (e.nlink > 1n || mapped.any.has(e.ino))) add(rel);
+    // What prepare saw in an unwatched tree may be gone since: looked at, it is found vanished.
+    else if (underAny(rel, rescan)) add(rel);
+  }
   if (cand.size > limit) return tooMany;
 
   let rootStat: BigIntStats;
@@ -561,6 +568,14 @@ export function excludedFileMatcher(volumeRoot: string, specs: readonly FileSpec
     const name = rel.slice(rel.lastIndexOf('/') + 1);
     return rules.some((r) => (r.dir === dir || (r.recursive && (r.dir === '' || dir.startsWith(`${r.dir}/`)))) && r.matches(name));
   };
+}
+
+/**
+ * The directories under `volumeRoot` whose every file is excluded (a recursive `*` spec, as
+ * the PostgreSQL writer gives for pg_wal): the snapshot holds only their directories.
+ */
+export function wholeTreesExcluded(volumeRoot: string, specs: readonly FileSpec[]): string[] {
+  return specs.filter((spec) => spec.recursive && spec.filespec === '*' && isWithin(spec.path, volumeRoot)).map((spec) => spec.path);
 }
 
 /**

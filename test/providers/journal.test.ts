@@ -8,7 +8,7 @@ import { chmodSync, chownSync, linkSync, lstatSync, mkdirSync, mkdtempSync, read
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ChangeJournal, type JournalOptions } from '../../src/providers/journal.js';
-import { RACY_MARGIN_NS, syncTree } from '../../src/providers/tree.js';
+import { excludedFileMatcher, RACY_MARGIN_NS, syncTree, wholeTreesExcluded } from '../../src/providers/tree.js';
 import { hasTool, isRoot } from '../../src/providers/system.js';
 import { digestTree, diffTrees } from './helpers.js';
 
@@ -119,6 +119,41 @@ describe('the change journal', { skip }, () => {
       rmSync(join(src, 'd0/sub/deeper/x'));
       const third = await syncTree(src, join(base, `full${n}`), undefined, { clone: false });
       assert.ok(third.manifest.entries.has('d0/sub/deeper'));
+    } finally {
+      journal.close();
+    }
+  });
+
+  test('a tree whose files the snapshot leaves out is not watched, yet commit sees the directories made in it', async () => {
+    const { src, dst, opts } = layout();
+    await populate(src);
+    mkdirSync(join(src, 'wal/archive_status'), { recursive: true });
+    writeFileSync(join(src, 'wal/seg1'), 'wal');
+    const specs = [{ path: join(src, 'wal'), filespec: '*', recursive: true }, { path: join(src, 'd1'), filespec: '*.tmp', recursive: false }];
+    // Only the whole-tree exclusion goes unwatched.
+    assert.deepEqual(wholeTreesExcluded(src, specs), [join(src, 'wal')]);
+    const excludeFile = excludedFileMatcher(src, specs)!;
+    const journal = await ChangeJournal.start({ ...opts, unwatched: wholeTreesExcluded(src, specs) });
+    try {
+      assert.equal(journal.failure, undefined);
+      const first = await syncTree(src, dst, undefined, { clone: false, excludeFile });
+      for (let i = 0; i < 300; i++) writeFileSync(join(src, 'wal/seg1'), `record ${i}\n`, { flag: 'a' });
+      writeFileSync(join(src, 'wal/seg2'), 'next segment');
+      mkdirSync(join(src, 'wal/summaries'));
+      rmSync(join(src, 'wal/archive_status'), { recursive: true });
+      writeFileSync(join(src, 'd1/f1'), 'changed');
+      const changes = await journal.drain();
+      assert.ok(!('failure' in changes), 'failure' in changes ? changes.failure : '');
+      assert.deepEqual([...changes.paths].filter((p) => p.startsWith('wal')), [], 'nothing recorded inside the unwatched tree');
+      assert.deepEqual([...changes.rescan], ['wal']);
+      const second = await syncTree(src, dst, first.manifest, { clone: false, excludeFile, journal });
+      assert.equal(second.stats.mode, 'journal', second.stats.fallback);
+      assert.equal(second.stats.copied, 1, 'd1/f1 alone');
+      assert.deepEqual(readdirSync(join(dst, 'wal')).sort(), ['summaries'], 'the directories as they are now, no file');
+      // The same as a full scan with the same exclusions.
+      const full = await syncTree(src, join(base, `full${n}`), undefined, { clone: false, excludeFile });
+      assert.deepEqual([...second.manifest.entries.keys()].sort(), [...full.manifest.entries.keys()].sort());
+      assert.deepEqual(diffTrees(digestTree(join(base, `full${n}`)), digestTree(dst)), []);
     } finally {
       journal.close();
     }
