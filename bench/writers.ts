@@ -127,12 +127,13 @@ async function postgres(vol: { dir: string; mountPoint: string }, co: Coordinato
       const t0 = performance.now();
       let pgbenchDone = false;
       const run = runPgbench(tools, server, ['-n', '-c', '4', '-j', '2', '-T', '6']).then((r) => ((pgbenchDone = true), r.tps));
-      const leftover: string[] = [];
+      // What the run made, deleted after it: a backup directory, a btrfs snapshot.
+      const leftover: { path: string; snapshot: boolean }[] = [];
       if (kind === 'backup') {
         await sleep(1500);
         const session = await BackupComponents.create({ stream: () => co.connectRequester() });
         const to = join(vol.dir, `pg-backup-${i}`);
-        leftover.push(to);
+        leftover.push({ path: to, snapshot: false });
         await runBackup(session, { to, components: [{ writer: 'PostgreSQL Writer' }] });
         await session.release();
         // A backup still running when pgbench ends costs it nothing measured: the ratio would
@@ -149,16 +150,16 @@ async function postgres(vol: { dir: string; mountPoint: string }, co: Coordinato
         if (snapshot) {
           const snap = join(vol.mountPoint, `floor-${i}`);
           await shAsync(`btrfs subvolume snapshot -r ${vol.mountPoint} ${snap} >/dev/null`);
-          leftover.push(snap);
+          leftover.push({ path: snap, snapshot: true });
           from = join(snap, 'pg', 'data');
         }
         await shAsync(`tar -cf - -C ${from} . | cat >/dev/null`);
       }
       (kind === 'backup' ? during : kind === 'floor' ? floor : base).push(await run);
       // Deleting what the run made is the bench's work: after pgbench has finished.
-      for (const p of leftover) {
-        if (p.startsWith(vol.mountPoint)) await shAsync(`btrfs subvolume delete ${p} >/dev/null`);
-        else rmSync(p, { recursive: true, force: true });
+      for (const l of leftover) {
+        if (l.snapshot) await shAsync(`btrfs subvolume delete ${l.path} >/dev/null`);
+        else rmSync(l.path, { recursive: true, force: true });
       }
       // btrfs frees deleted snapshots (the backup's, the floor's) in the background: wait for
       // it here, so that work lands in no measured run and the space is back (a 1 GB volume

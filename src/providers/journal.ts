@@ -105,12 +105,15 @@ export class ChangeJournal {
   private waiter: { path: string; resolve: () => void } | undefined;
   private readonly mountsAtStart: string;
   private readonly maxPaths: number;
+  /** The unwatched directories, relative to the root: named in every drain. */
+  private readonly rescan: string[];
   private closed = false;
 
   private constructor(private readonly opts: JournalOptions) {
     this.sentinelPrefix = join(opts.sentinelDir, `.journal-${opts.sentinelName}-`);
     this.mountsAtStart = mountsBelow(opts.root).join('\0');
     this.maxPaths = opts.maxPaths ?? DEFAULT_MAX_PATHS;
+    this.rescan = (opts.unwatched ?? []).filter((d) => isWithin(d, opts.root)).map((d) => relative(opts.root, d));
   }
 
   /** Starts watching and resolves once every directory is watched. Never throws: a journal that could not start has `failure` set. */
@@ -263,9 +266,7 @@ export class ChangeJournal {
       rmSync(sentinel, { force: true });
     }
     if (this.failure) return { failure: this.failure };
-    const { root, unwatched = [] } = this.opts;
-    const rescan = new Set(unwatched.filter((d) => isWithin(d, root)).map((d) => relative(root, d)));
-    return { paths: new Set(this.paths), trees: new Set(this.trees), rescan };
+    return { paths: new Set(this.paths), trees: new Set(this.trees), rescan: new Set(this.rescan) };
   }
 
   /** Stops watching. Idempotent. */

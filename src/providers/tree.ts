@@ -327,10 +327,12 @@ async function journalPlan(
       if (cand.size > limit) return tooMany;
     }
   }
+  // What prepare saw in an unwatched tree may be gone since: looked at, it is found vanished.
+  // A prefix test per entry (this loop runs over the whole volume in the commit window).
+  const trees = [...rescan];
+  const inRescan = (rel: string): boolean => trees.some((t) => t === '' || rel === t || (rel.startsWith(t) && rel[t.length] === '/'));
   for (const [rel, e] of prev.entries) {
-    if (e.kind === 'file' && (e.nlink > 1n || mapped.any.has(e.ino))) add(rel);
-    // What prepare saw in an unwatched tree may be gone since: looked at, it is found vanished.
-    else if (underAny(rel, rescan)) add(rel);
+    if ((e.kind === 'file' && (e.nlink > 1n || mapped.any.has(e.ino))) || (trees.length > 0 && inRescan(rel))) add(rel);
   }
   if (cand.size > limit) return tooMany;
 
