@@ -3,8 +3,15 @@
 // `shadowcopy restore` against `tar -xf` of the same data; 10,000 files, 200 MB, one run.
 // Backups and restores go to a tmpfs, as tar's output goes to a pipe or the same tmpfs.
 // Deleting what a run made (the backup before, a restored tree) is not timed.
-// Also printed, without a goal: the floor under a restore that checks every checksum before
-// it writes (hashing the stored files on two threads, then two tar -x at once).
+// Also printed, without a goal, two floors:
+// - under a restore that checks every checksum before it writes: hashing the stored files on
+//   two threads, then two tar -x at once (native code for the writing);
+// - the same job in bare Node: two worker threads verify every stored file, then write the
+//   tree (open, write, futimes, close), with no manifest, journal, owner, mode or durability.
+//   It is what any restore in this language pays here before doing any of its own work; its
+//   ratio against tar -x is the least the goal's figure can be for this implementation. And
+//   the bare Node copy under a backup: two worker threads reading a fresh snapshot, hashing,
+//   writing, with nothing else (no snapshot made, no manifest).
 //
 // Which snapshot tar reads decides the figure. A backup reads the snapshot it has just made,
 // and btrfs caches a snapshot's pages apart from the volume's: nothing of it is in memory.
@@ -29,6 +36,66 @@ import { makeTmpfs, tmpfsUnavailable } from '../src/testing/tmpfs.js';
 import { interleavedMedianMs, report } from './report.js';
 
 const FILES = 10_000;
+
+// The bare-Node floors' worker: `verify` reads and hashes its files against their checksums,
+// `write` creates each anew (O_EXCL) with the stored content and its times, `copy` backs up
+// (read, hash, write). Its threads are started inside the timed part, as any run must start them.
+const BARE_WORKER = `
+  const { parentPort } = require('node:worker_threads');
+  const fs = require('node:fs');
+  const { createHash } = require('node:crypto');
+  const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
+  const buf = Buffer.allocUnsafe(1 << 20);
+  const readAll = (path) => { const fd = fs.openSync(path, 'r'); try { return buf.subarray(0, fs.readSync(fd, buf, 0, buf.length, null)); } finally { fs.closeSync(fd); } };
+  parentPort.on('message', ({ op, files, to }) => {
+    if (op === 'verify') {
+      for (const f of files) if (createHash('sha256').update(readAll(f.src)).digest('hex') !== f.sha256) throw new Error('checksum mismatch: ' + f.src);
+    } else if (op === 'write') {
+      for (const f of files) {
+        const data = readAll(f.src);
+        const fd = fs.openSync(to + '/' + f.rel, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+        fs.writeSync(fd, data); fs.futimesSync(fd, f.atimeMs / 1000, f.mtimeMs / 1000); fs.closeSync(fd);
+      }
+    } else {
+      const made = new Set();
+      for (const f of files) {
+        const dir = to + '/' + f.rel.slice(0, f.rel.lastIndexOf('/'));
+        if (!made.has(dir)) { fs.mkdirSync(dir, { recursive: true }); made.add(dir); }
+        const src = fs.openSync(f.src, 'r'); fs.fstatSync(src);
+        const dst = fs.openSync(to + '/' + f.rel, 'w', 0o600);
+        const h = createHash('sha256');
+        for (;;) { const n = fs.readSync(src, buf, 0, buf.length, null); if (n === 0) break; h.update(buf.subarray(0, n)); fs.writeSync(dst, buf, 0, n); if (n < buf.length) break; }
+        h.digest('hex'); fs.closeSync(src); fs.closeSync(dst);
+      }
+    }
+    parentPort.postMessage('done');
+  });
+  parentPort.postMessage('ready');`;
+
+interface BareFile {
+  src: string;
+  rel: string;
+  sha256?: string;
+  atimeMs?: number;
+  mtimeMs?: number;
+}
+
+/** Runs the bare worker's steps on two threads, each with half the files. */
+async function onTwoBareThreads(files: readonly BareFile[], steps: { op: 'verify' | 'write' | 'copy'; to?: string; before?: () => void }[]): Promise<void> {
+  const workers = [0, 1].map((k) => ({ w: new Worker(BARE_WORKER, { eval: true }), files: files.filter((_, i) => i % 2 === k) }));
+  const next = (): Promise<unknown> => Promise.all(workers.map(({ w }) => new Promise((r, j) => (w.once('message', r), w.once('error', j)))));
+  try {
+    await next();
+    for (const step of steps) {
+      step.before?.();
+      const done = next();
+      for (const { w, files: half } of workers) w.postMessage({ op: step.op, files: half, to: step.to });
+      await done;
+    }
+  } finally {
+    await Promise.all(workers.map(({ w }) => w.terminate()));
+  }
+}
 const TOTAL = 200 * 1024 * 1024;
 
 function sh(cmd: string): void {
@@ -84,6 +151,7 @@ if (why) {
         writeFileSync(join(data, `d${d}`, `f${f}`), pool.subarray(0, size));
       }
     }
+    const relFiles = readdirSync(data).sort().flatMap((d) => readdirSync(join(data, d)).sort().map((f) => `${d}/${f}`));
     sh(`sync; btrfs subvolume snapshot -r ${fs.mountPoint} ${fs.mountPoint}/bench-snap >/dev/null`);
     const archive = join(out.mountPoint, 'data.tar');
     sh(`tar -cf ${archive} -C ${fs.mountPoint}/bench-snap/data .`);
@@ -116,6 +184,21 @@ if (why) {
           },
         },
         tarCached: () => sh(`tar -cf - -C ${fs.mountPoint}/bench-snap/data . | cat >/dev/null`),
+        copyFloor: {
+          before: freshSnapshot,
+          run: async () => {
+            const to = join(out.mountPoint, `floor-copy-${n++}`);
+            await onTwoBareThreads(
+              relFiles.map((rel) => ({ src: `${snapshotToRead}/data/${rel}`, rel })),
+              [{ op: 'copy', to }],
+            );
+            return () => {
+              rmSync(to, { recursive: true, force: true });
+              sh(`btrfs subvolume delete ${snapshotToRead} >/dev/null`);
+              settle();
+            };
+          },
+        },
         tarWithSnapshot: () => {
           const snap = `${fs.mountPoint}/bench-fresh-${n++}`;
           sh(`btrfs subvolume snapshot -r ${fs.mountPoint} ${snap} >/dev/null && tar -cf - -C ${snap}/data . | cat >/dev/null && btrfs subvolume delete ${snap} >/dev/null`);
@@ -144,8 +227,14 @@ if (why) {
     report('backup', 'backup_vs_tar_cached_snapshot', times.backup / times.tarCached);
     report('backup', 'tar_with_snapshot_ms', times.tarWithSnapshot);
     report('backup', 'backup_vs_tar_with_snapshot', times.backup / times.tarWithSnapshot);
+    report('backup', 'backup_floor_node_copy_ms', times.copyFloor);
+    report('backup', 'backup_floor_node_copy_vs_tar', times.copyFloor / times.tar);
 
     const from = backups[0]!;
+    const storedFiles: BareFile[] = (JSON.parse(readFileSync(join(from, 'manifest.json'), 'utf8')) as { files: { kind: string; path: string; stored?: string; sha256?: string; atimeMs: number; mtimeMs: number }[] }).files
+      .filter((f) => f.kind === 'file' && f.stored)
+      .map((f) => ({ src: join(from, f.stored!), rel: f.path.slice(data.length + 1), sha256: f.sha256!, atimeMs: f.atimeMs, mtimeMs: f.mtimeMs }));
+    const storedDirs = [...new Set(storedFiles.map((f) => f.rel.slice(0, f.rel.lastIndexOf('/'))))];
     let r = 0;
     const dest = (kind: string): string => {
       const d = join(out.mountPoint, `${kind}-${r++}`);
@@ -164,6 +253,11 @@ if (why) {
           await runRestore({ from, to: d, stateDir });
           return () => rmSync(d, { recursive: true, force: true });
         },
+        nodeFloor: async () => {
+          const d = dest('floor-node');
+          await onTwoBareThreads(storedFiles, [{ op: 'verify' }, { op: 'write', to: d, before: () => storedDirs.forEach((sub) => mkdirSync(join(d, sub), { recursive: true })) }]);
+          return () => rmSync(d, { recursive: true, force: true });
+        },
       },
       3,
       1,
@@ -171,14 +265,14 @@ if (why) {
     report('backup', 'tar_extract_ms', restoreTimes.tarx);
     report('backup', 'shadowcopy_restore_ms', restoreTimes.restore);
     report('backup', 'restore_vs_tar', restoreTimes.restore / restoreTimes.tarx, { op: '<=', target: 1.25 });
+    report('backup', 'restore_floor_node_ms', restoreTimes.nodeFloor);
+    report('backup', 'restore_floor_node_vs_tar', restoreTimes.nodeFloor / restoreTimes.tarx);
 
     // The floor under any restore that checks every checksum before it writes: the stored
     // files hashed on two threads, then the tree written by two tar -x at once (each half of
     // the archive). No manifest, journal, durability or thread start-up in it: the two parts
     // alone, each on both cores.
-    const files = (JSON.parse(readFileSync(join(from, 'manifest.json'), 'utf8')) as { files: { kind: string; stored?: string }[] }).files
-      .filter((f) => f.kind === 'file' && f.stored)
-      .map((f) => join(from, f.stored!));
+    const files = storedFiles.map((f) => f.src);
     const dirs = readdirSync(data).sort();
     const halves = [dirs.slice(0, dirs.length / 2), dirs.slice(dirs.length / 2)].map((ds, i) => {
       const tar = join(out.mountPoint, `half-${i}.tar`);
