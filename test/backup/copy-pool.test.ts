@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -51,6 +51,41 @@ test('stage: a new file with the given mode and times; an existing name is never
   assert.equal(readFileSync(join(root, 'staged'), 'utf8'), 'content');
   assert.equal(taken!.error?.code, 'EEXIST');
   assert.equal(readFileSync(join(root, 'taken'), 'utf8'), 'keep');
+});
+
+test('stage: owner and mode are right whether or not they differ from what a new file gets (umask, set-group-id directory, other owner)', { skip: process.getuid?.() === 0 ? false : 'needs root to give files other owners' }, async () => {
+  const dir = join(root, 'owners');
+  const sgid = join(dir, 'sgid');
+  mkdirSync(sgid, { recursive: true });
+  chownSync(sgid, 0, 4321);
+  chmodSync(sgid, 0o2775); // files made here get group 4321
+  const me = { uid: process.geteuid!(), gid: process.getegid!() };
+  const cases: { to: string; mode: number; uid?: number; gid?: number; want: { mode: number; uid: number; gid: number } }[] = [
+    // What a new file gets already: nothing to change.
+    { to: join(dir, 'plain'), mode: 0o644, ...me, want: { mode: 0o644, ...me } },
+    // Bits the umask (022 here) takes away, and bits no umask touches but open leaves out.
+    { to: join(dir, 'wide'), mode: 0o666, ...me, want: { mode: 0o666, ...me } },
+    { to: join(dir, 'sticky'), mode: 0o1700, ...me, want: { mode: 0o1700, ...me } },
+    // Our own owner, but the directory would give another group: set back to the recorded one.
+    { to: join(sgid, 'mine'), mode: 0o640, ...me, want: { mode: 0o640, ...me } },
+    // The directory's group is the recorded one: kept without a chown.
+    { to: join(sgid, 'group'), mode: 0o640, uid: me.uid, gid: 4321, want: { mode: 0o640, uid: me.uid, gid: 4321 } },
+    // Another owner, with set-id bits that the chown would clear.
+    { to: join(dir, 'other'), mode: 0o6750, uid: 1234, gid: 2345, want: { mode: 0o6750, uid: 1234, gid: 2345 } },
+    // No owner recorded: ours.
+    { to: join(dir, 'unknown'), mode: 0o600, want: { mode: 0o600, ...me } },
+  ];
+  const previous = process.umask(0o022);
+  try {
+    const results = await pool.run(cases.map((c) => ({ op: 'stage' as const, from: join(root, 'src'), to: c.to, mode: c.mode, ...(c.uid !== undefined ? { uid: c.uid, gid: c.gid! } : {}), atimeMs: 0, mtimeMs: 0 })));
+    results.forEach((r, i) => assert.equal(r.error, undefined, cases[i]!.to));
+  } finally {
+    process.umask(previous);
+  }
+  for (const c of cases) {
+    const st = statSync(c.to);
+    assert.deepEqual({ mode: st.mode & 0o7777, uid: st.uid, gid: st.gid }, c.want, c.to);
+  }
 });
 
 test('hash: checksum and size; jobs after close fail instead of hanging', async () => {
