@@ -108,6 +108,9 @@ export function volumeKey(volume: string): string {
   return `${readable}-${createHash('sha256').update(volume).digest('hex').slice(0, 8)}`;
 }
 
+/** Files of one directory backed up in one pool job (`addFiles`). */
+const MANY_FILES = 64;
+
 /** A file the pool could not copy; `entry` when it belongs to a writer's component. */
 export interface CopyFailure {
   path: string;
@@ -222,6 +225,80 @@ export class BackupDirWriter {
     this.seen.add(path);
     this.files.push(f);
     return f;
+  }
+
+  /**
+   * Records the regular files `names` of the directory `dir` (read from `readDir`, as its
+   * directory entries say), in that order, as `add` with `'file'` would one by one. With a
+   * pool, the ones to copy go in jobs of many files: their attributes and checksums are in
+   * the records once `flush` has run. Paths already recorded are skipped.
+   */
+  addFiles(dir: string, readDir: string, names: readonly string[], consistency: Consistency): void {
+    const v = this.volumeOf(dir);
+    if (!this.pool || !v) {
+      for (const name of names) {
+        const path = dir === '/' ? `/${name}` : `${dir}/${name}`;
+        if (!this.seen.has(path)) this.add(path, consistency, undefined, `${readDir}/${name}`, 'file');
+      }
+      return;
+    }
+    // The directory's place under files/ (storedName gives a file's, `.content` for a volume's root).
+    const rel = dir === v.volume ? '' : dir.slice(v.volume === '/' ? 1 : v.volume.length + 1);
+    const storedDir = rel ? `files/${v.key}/${rel}` : `files/${v.key}`;
+    let run: { names: string[]; records: ManifestFile[] } = { names: [], records: [] };
+    const send = (): void => {
+      if (run.names.length) this.copyManyOnPool(run.records, readDir, `${this.dir}/${storedDir}`, run.names);
+      run = { names: [], records: [] };
+    };
+    for (const name of names) {
+      const path = dir === '/' ? `/${name}` : `${dir}/${name}`;
+      if (this.seen.has(path)) continue;
+      if (this.previousFiles.has(path)) {
+        // Compared with the previous backup's copy first: one by one.
+        this.add(path, consistency, undefined, `${readDir}/${name}`, 'file');
+        continue;
+      }
+      const f: ManifestFile = { path, kind: 'file', size: 0, mode: 0, uid: 0, gid: 0, atimeMs: 0, mtimeMs: 0, consistency, stored: `${storedDir}/${name}` };
+      this.seen.add(path);
+      this.files.push(f);
+      run.names.push(name);
+      run.records.push(f);
+      if (run.names.length === MANY_FILES) send();
+    }
+    send();
+  }
+
+  /** Backs up a run of files of one directory in one job; fills their records. */
+  private copyManyOnPool(records: ManifestFile[], fromDir: string, toDir: string, names: string[]): void {
+    this.pending += records.length;
+    this.jobs.push(
+      this.pool!.submit({ op: 'backupMany', fromDir, toDir, names }).then((r) => {
+        this.pending -= records.length;
+        const m = r.many;
+        if (!m) {
+          // The whole job failed (its worker died): every file of it did.
+          for (const f of records) this.failures.push({ path: f.path, error: copyError(r.error ?? { code: 'EIO', message: 'no answer' }, f.path, this.dir) });
+          return;
+        }
+        const failed = new Map(m.errors.map(([i, code, message]) => [i, { code, message }]));
+        records.forEach((f, i) => {
+          const e = failed.get(i);
+          if (e) {
+            this.failures.push({ path: f.path, error: copyError(e, f.path, this.dir) });
+            return;
+          }
+          f.size = m.size[i]!;
+          f.mode = m.mode[i]!;
+          f.uid = m.uid[i]!;
+          f.gid = m.gid[i]!;
+          f.atimeMs = m.atimeMs[i]!;
+          f.mtimeMs = m.mtimeMs[i]!;
+          f.sha256 = m.sha256.slice(i * 64, i * 64 + 64);
+          this.bytes += f.size;
+          this.bytesStored += f.size;
+        });
+      }),
+    );
   }
 
   /** Where a live path's content goes in this backup: `files/<volume-key>/<path on the volume>`. */

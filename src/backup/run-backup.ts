@@ -317,10 +317,12 @@ async function backUp(session: BackupComponents, opts: BackupOptions, pool: Copy
       const real = out.readPath(p);
       if (real === undefined) continue;
       let seen = 0;
-      for (const [path, realPath, st] of walk(real, p)) {
-        if (!out.has(path)) out.add(path, 'crash', undefined, realPath, st);
+      for (const item of walk(real, p)) {
+        if (item.names) out.addFiles(item.dir, item.realDir, item.names, 'crash');
+        else if (!out.has(item.path)) out.add(item.path, 'crash', undefined, item.real, item.st);
         // Now and then let the pool's answers in, so its workers get the next batches while the walk goes on.
-        if (++seen % 1024 === 0) {
+        if ((seen += item.names?.length ?? 1) >= 1024) {
+          seen = 0;
           await new Promise(setImmediate);
           checkAbort(opts.signal);
         }
@@ -366,33 +368,47 @@ function refOf(m: WriterMetadata, n: ComponentNode): { writerId: Guid; instanceI
   return { writerId: m.identity.writerId, instanceId: m.identity.instanceId, logicalPath: n.component.logicalPath, componentName: n.component.componentName };
 }
 
+/** What the walk reports: one directory or symlink with its lstat, or a run of regular files of one directory. */
+type WalkItem = { path: string; real: string; st: Stats; names?: undefined } | { dir: string; realDir: string; names: string[] };
+
 /**
- * Pre-order walk of a snapshot directory, reporting live path, real path and what is known
- * of each entry: its lstat for directories and symlinks, `'file'` for a regular file (as its
- * directory entry says, so the copy can stat it on the open file instead of a lookup here).
- * Stays on one filesystem; sockets, FIFOs and devices are left out.
+ * Pre-order walk of a snapshot directory, in name order. Directories and symlinks come with
+ * their lstat; regular files come as runs of names (the files of one directory between two
+ * of its subdirectories), as their directory entries say, so the copy stats each on the open
+ * file instead of a lookup here. Stays on one filesystem; sockets, FIFOs and devices are left out.
  */
-function* walk(realRoot: string, liveRoot: string): Generator<[path: string, real: string, st: Stats | 'file']> {
+function* walk(realRoot: string, liveRoot: string): Generator<WalkItem> {
   const rootSt = lstatSync(realRoot);
   const dev = rootSt.dev;
   const child = (dir: string, name: string): string => (dir === '/' ? `/${name}` : `${dir}/${name}`);
-  const stack: [string, string, Stats | undefined][] = [[liveRoot, realRoot, rootSt]];
+  const stack: WalkItem[] = [{ path: liveRoot, real: realRoot, st: rootSt }];
   while (stack.length) {
-    const [live, real, st] = stack.pop()!;
-    if (st === undefined) {
-      yield [live, real, 'file'];
+    const item = stack.pop()!;
+    if (item.names) {
+      yield item;
       continue;
     }
+    const { path: live, real, st } = item;
     if (!st.isDirectory() && !st.isFile() && !st.isSymbolicLink()) continue;
-    yield [live, real, st];
+    yield item;
     if (st.isDirectory() && st.dev === dev) {
       // Names from readdir hold no '/': joined by hand, not normalised by path.join.
-      const entries = readdirSync(real, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? 1 : a.name > b.name ? -1 : 0));
+      const entries = readdirSync(real, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      const next: WalkItem[] = [];
+      let run: string[] = [];
       for (const d of entries) {
+        if (d.isFile()) {
+          run.push(d.name);
+          continue;
+        }
+        if (!d.isDirectory() && !d.isSymbolicLink()) continue;
+        if (run.length) next.push({ dir: live, realDir: real, names: run });
+        run = [];
         const r = child(real, d.name);
-        if (d.isFile()) stack.push([child(live, d.name), r, undefined]);
-        else if (d.isDirectory() || d.isSymbolicLink()) stack.push([child(live, d.name), r, lstatSync(r)]);
+        next.push({ path: child(live, d.name), real: r, st: lstatSync(r) });
       }
+      if (run.length) next.push({ dir: live, realDir: real, names: run });
+      for (let i = next.length - 1; i >= 0; i--) stack.push(next[i]!);
     }
   }
 }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { afterEach, describe, test } from 'node:test';
 import { BackupDir, BackupDirWriter, MANIFEST_FILE, volumeKey } from '../../src/backup/backup-dir.js';
@@ -41,6 +42,46 @@ describe('backup directory', () => {
     assert.equal(readFileSync(b.storedPath(a), 'utf8'), 'alpha');
     assert.ok(a.stored!.startsWith(`files/${volumeKey(s.live)}/`));
     assert.equal(b.entries().length, s.entries.length);
+  });
+
+  test('addFiles records the files of a directory in order, with or without a pool, and an incremental one compares each with the previous backup', async () => {
+    const s = scenario();
+    const live = s.live;
+    const names = Array.from({ length: 150 }, (_, i) => `f${String(i).padStart(3, '0')}`); // more than one job's worth
+    mkdirSync(join(s.snap, 'flat'), { recursive: true });
+    for (const n of names) writeFileSync(join(s.snap, 'flat', n), `content of ${n}`, { mode: 0o640 });
+    const pool = new CopyPool(2);
+    try {
+      const made: ReturnType<BackupDirWriter['finish']>[] = [];
+      for (const [i, p] of [undefined, pool].entries()) {
+        const w = BackupDirWriter.create(join(s.root, `flat-${i}`), [{ volume: live, root: s.snap }], undefined, p);
+        w.add(join(live, 'flat', names[1]!), 'crash', undefined, join(s.snap, 'flat', names[1]!)); // recorded already: skipped
+        // A file gone since its directory was read: the pool's copy fails it alone (without a pool, add throws at once).
+        w.addFiles(join(live, 'flat'), join(s.snap, 'flat'), p ? [...names, 'gone'] : names, 'crash');
+        const failed = await w.flush();
+        assert.deepEqual(failed.map((f) => f.path), p ? [join(live, 'flat', 'gone')] : []);
+        made.push(w.finish({ backupType: 'full', writers: [], components: [] }));
+      }
+      const shape = (m: (typeof made)[0]) => m.files.map(({ path, kind, size, mode, sha256, stored }) => ({ path, kind, size, mode, sha256, stored }));
+      const [plain, pooled] = made;
+      assert.deepEqual(shape(pooled!), shape(plain!));
+      assert.deepEqual(pooled!.files.map((f) => f.path), [names[1]!, names[0]!, ...names.slice(2)].map((n) => join(live, 'flat', n)));
+      assert.equal(pooled!.files[5]!.sha256, createHash('sha256').update(`content of ${names[5]}`).digest('hex'));
+      assert.equal(pooled!.files[5]!.mode, 0o640);
+      assert.deepEqual(BackupDir.open(join(s.root, 'flat-1')).verify(), []);
+      // The next backup builds on it: only the changed file is stored again.
+      writeFileSync(join(s.snap, 'flat', names[7]!), 'changed');
+      utimesSync(join(s.snap, 'flat', names[7]!), new Date(), new Date(Date.now() + 5000));
+      const w = BackupDirWriter.create(join(s.root, 'flat-incr'), [{ volume: live, root: s.snap }], BackupDir.open(join(s.root, 'flat-1')), pool);
+      w.addFiles(join(live, 'flat'), join(s.snap, 'flat'), names, 'crash');
+      assert.deepEqual(await w.flush(), []);
+      const m = w.finish({ backupType: 'incremental', writers: [], components: [] });
+      assert.equal(m.totals.bytesStored, 'changed'.length);
+      assert.deepEqual(m.files.filter((f) => !f.storedIn).map((f) => f.path), [join(live, 'flat', names[7]!)]);
+      assert.deepEqual(BackupDir.open(join(s.root, 'flat-incr')).verify(), []);
+    } finally {
+      await pool.close();
+    }
   });
 
   test('an incremental backup stores only what changed and restores from the chain', async () => {

@@ -36,6 +36,25 @@ test('backup: copy, checksum and fstat attributes of each file; a FIFO or a miss
   assert.equal(missing!.error?.code, 'ENOENT');
 });
 
+test('backupMany: the files of one directory in one job, answered by column; a FIFO or a missing file fails alone', async () => {
+  const dir = join(root, 'many');
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'a'), 'alpha', { mode: 0o604 });
+  writeFileSync(join(dir, 'c'), Buffer.alloc(3 << 20, 9)); // more than one read buffer
+  utimesSync(join(dir, 'c'), 5_000_000, 6_000_000);
+  execFileSync('mkfifo', [join(dir, 'fifo')]);
+  const [r] = await pool.run([{ op: 'backupMany', fromDir: dir, toDir: join(root, 'many-out/x'), names: ['a', 'fifo', 'missing', 'c'] }]);
+  const m = r!.many!;
+  const sha = (i: number): string => m.sha256.slice(i * 64, i * 64 + 64);
+  assert.equal(sha(0), createHash('sha256').update('alpha').digest('hex'));
+  assert.equal(sha(3), createHash('sha256').update(Buffer.alloc(3 << 20, 9)).digest('hex'));
+  assert.deepEqual([m.size[0], m.mode[0], m.size[3], m.atimeMs[3], m.mtimeMs[3]], [5, 0o604, 3 << 20, 5_000_000_000, 6_000_000_000]);
+  assert.deepEqual(m.errors.map(([i, code]) => [i, code]), [[1, 'EINVAL'], [2, 'ENOENT']]);
+  assert.equal(readFileSync(join(root, 'many-out/x/a'), 'utf8'), 'alpha');
+  assert.equal(statSync(join(root, 'many-out/x/c')).size, 3 << 20);
+  assert.equal(statSync(join(root, 'many-out/x/a')).mode & 0o777, 0o600, 'stored copies are private');
+});
+
 test('stage: a new file with the given mode and times; an existing name is never overwritten', async () => {
   writeFileSync(join(root, 'src'), 'content');
   writeFileSync(join(root, 'taken'), 'keep');
