@@ -11,7 +11,6 @@
 // the backup they build on and refer to the older copy for the rest, so a chain restores
 // from its newest manifest. Everything read back is untrusted: paths are checked, contents
 // are verified against their checksums before a restore touches the disk.
-import { spawnSync } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import {
   type Stats,
@@ -31,7 +30,7 @@ import { dirname, isAbsolute, join, posix, resolve } from 'node:path';
 import { VssError } from '../vss/errors.js';
 import type { BackupSetEntry } from '../vss/selection/index.js';
 import type { CopyPool, FileStat } from './copy-pool.js';
-import { isPlainAbsolute, isWithin, writeDurably } from './durable.js';
+import { isPlainAbsolute, isWithin, syncFileSystems, writeDurably } from './durable.js';
 import type { RestoreSource } from './restore-executor.js';
 
 export const BACKUP_FORMAT = 'shadowcopy-backup/1';
@@ -409,7 +408,7 @@ export class BackupDirWriter {
    * Makes everything durable, then writes the manifest atomically: from this moment the
    * backup is complete. Returns the manifest.
    */
-  finish(meta: { backupType: string; snapshotSetId?: string; writers: ManifestWriter[]; components: ManifestComponent[] }): BackupManifest {
+  async finish(meta: { backupType: string; snapshotSetId?: string; writers: ManifestWriter[]; components: ManifestComponent[] }): Promise<BackupManifest> {
     if (this.jobs.length) throw new VssError('VSS_E_BAD_STATE', 'copies are still running; await flush() before finish()');
     const manifest: BackupManifest = {
       format: BACKUP_FORMAT,
@@ -427,8 +426,11 @@ export class BackupDirWriter {
       totals: this.totals,
     };
     // One syncfs for the whole backup rather than an fsync per file.
-    const r = spawnSync('sync', ['-f', this.dir]);
-    if (r.status !== 0) throw new VssError('VSS_E_UNEXPECTED', `could not flush the backup in ${this.dir} to disk: ${r.stderr?.toString().trim() || r.error?.message}`);
+    try {
+      await syncFileSystems([this.dir]);
+    } catch (e) {
+      throw new VssError('VSS_E_UNEXPECTED', `could not flush the backup in ${this.dir} to disk: ${(e as Error).message}`, { cause: e });
+    }
     writeDurably(join(this.dir, MANIFEST_FILE), JSON.stringify(manifest));
     return manifest;
   }

@@ -1,7 +1,7 @@
 // Small file-system helpers the backup layer shares: durability and path containment.
 import { closeSync, constants, fsyncSync, lstatSync, openSync, renameSync, writeFileSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
 import { dirname } from 'node:path';
+import { launch } from '../os/launcher.js';
 
 export function fsyncPath(path: string): void {
   const fd = openSync(path, constants.O_RDONLY);
@@ -49,8 +49,10 @@ export function isWithin(path: string, root: string): boolean {
 /**
  * Flushes the file systems holding these paths (syncfs, via coreutils `sync -f`): one call
  * per file system makes everything written there durable, instead of an fsync per file.
+ * Run through the launcher's shell: forking this process for each would cost more than the
+ * flush of a small restore.
  */
-export function syncFileSystems(paths: Iterable<string>): void {
+export async function syncFileSystems(paths: Iterable<string>): Promise<void> {
   const byDevice = new Map<number, string>();
   for (const p of paths) {
     let dev: number;
@@ -61,8 +63,11 @@ export function syncFileSystems(paths: Iterable<string>): void {
     }
     if (!byDevice.has(dev)) byDevice.set(dev, p);
   }
-  for (const p of byDevice.values()) {
-    const r = spawnSync('sync', ['-f', p], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`sync -f ${p} failed: ${(r.stderr || String(r.error)).trim()}`);
-  }
+  await Promise.all(
+    [...byDevice.values()].map(async (p) => {
+      const r = await launch('sync', ['-f', p]);
+      if (r.notFound) throw new Error('sync -f: the sync tool (coreutils) is not installed');
+      if (r.code !== 0) throw new Error(`sync -f ${p} failed: ${(r.stderr || `signal ${r.signal ?? r.code}`).trim()}`);
+    }),
+  );
 }

@@ -384,7 +384,7 @@ export class RestoreExecutor {
       try {
         done = this.pool
           ? await applyComponentOnPool(this.stateDir, plan.definingComponent.fullPath, writes, plan.files, source, this.pool, this.onFileStaged)
-          : applyComponent(this.stateDir, plan.definingComponent.fullPath, writes, plan.files, source, this.onFileStaged);
+          : await applyComponent(this.stateDir, plan.definingComponent.fullPath, writes, plan.files, source, this.onFileStaged);
       } finally {
         // The service comes back whether or not its files did: it must not stay down.
         if (stopStart) await this.requireServiceManager(plan.service).start(plan.service);
@@ -448,7 +448,7 @@ interface Apply {
  * undo: while `staging`, only our own new files and directories exist; while `swapping`,
  * kept files return; once `committed`, only the kept files remain to delete.
  */
-function applyComponent(stateDir: string, component: string, writes: PlannedWrite[], files: readonly RestoreFile[], source: RestoreSource, onFileStaged?: (bytes: number) => void): { files: number; bytes: number } {
+async function applyComponent(stateDir: string, component: string, writes: PlannedWrite[], files: readonly RestoreFile[], source: RestoreSource, onFileStaged?: (bytes: number) => void): Promise<{ files: number; bytes: number }> {
   const a = beginApply(stateDir, component, writes, files);
   try {
     for (const d of a.dirsToMake) mkdirSync(d);
@@ -456,7 +456,7 @@ function applyComponent(stateDir: string, component: string, writes: PlannedWrit
       stageOne(a, f, source);
       if (f.w.entry.kind === 'file') onFileStaged?.(f.w.entry.size);
     }
-    return commitApply(a, source);
+    return await commitApply(a, source);
   } catch (e) {
     abandonApply(a);
     throw e;
@@ -501,7 +501,7 @@ async function applyComponentOnPool(stateDir: string, component: string, writes:
     if (thrown !== undefined) throw thrown;
     if (failed) throw Object.assign(new Error(failed.error!.message), { code: failed.error!.code });
     for (const { w } of onPool) a.bytes += w.entry.size;
-    return commitApply(a, source);
+    return await commitApply(a, source);
   } catch (e) {
     abandonApply(a);
     throw e;
@@ -594,11 +594,11 @@ function stageOne(a: Apply, { w, staged }: { w: PlannedWrite; staged: string }, 
 }
 
 /** Everything is staged: makes it durable, swaps it in, sets directory attributes, commits. */
-function commitApply(a: Apply, source: RestoreSource): { files: number; bytes: number } {
+async function commitApply(a: Apply, source: RestoreSource): Promise<{ files: number; bytes: number }> {
   const { journal, journalPath } = a;
   // Everything staged is on disk before the swap may begin.
   const dirsTouched = new Set([...journal.entries, ...(journal.trees ?? [])].map((e) => dirname(e.destination)));
-  syncFileSystems(dirsTouched);
+  await syncFileSystems(dirsTouched);
   // 1. From here on a crash is undone by putting the kept files back.
   journal.state = 'swapping';
   writeDurably(journalPath, JSON.stringify(journal));
@@ -620,7 +620,7 @@ function commitApply(a: Apply, source: RestoreSource): { files: number; bytes: n
   // A new directory goes in whole. Should one have appeared there since, an empty one is
   // replaced and any other fails the rename (ENOTEMPTY, ENOTDIR): rolled back, nothing lost.
   for (const t of journal.trees ?? []) renameSync(t.staged, t.destination);
-  syncFileSystems(dirsTouched);
+  await syncFileSystems(dirsTouched);
   // Directories last and deepest first: renaming entries into one changes its mtime.
   const dirs = a.writes.filter((w) => w.entry.kind === 'dir').sort((x, y) => y.destination.length - x.destination.length);
   for (const w of dirs) applyAttributes(w.destination, w.entry, source);
@@ -769,7 +769,7 @@ interface PendingItem {
  * nothing. Meant for a boot-time unit that runs before the services start
  * (`shadowcopy apply-reboot-restores`).
  */
-export function applyRebootRestores(stateDir: string): { applied: string[]; failed: { component: string; error: VssError }[] } {
+export async function applyRebootRestores(stateDir: string): Promise<{ applied: string[]; failed: { component: string; error: VssError }[] }> {
   recoverRestores(stateDir);
   const dir = join(stateDir, REBOOT_DIR);
   const out = { applied: [] as string[], failed: [] as { component: string; error: VssError }[] };
@@ -800,7 +800,7 @@ export function applyRebootRestores(stateDir: string): { applied: string[]; fail
       },
     };
     try {
-      applyComponent(stateDir, pending.component, writes, [], source);
+      await applyComponent(stateDir, pending.component, writes, [], source);
       rmSync(join(dir, stage), { recursive: true, force: true });
       out.applied.push(pending.component);
     } catch (e) {

@@ -26,6 +26,7 @@ import {
 } from '../vss/index.js';
 import type { ComponentNode } from '../vss/selection/component-tree.js';
 import { BackupDir, BackupDirWriter, BCD_FILE, type BackupManifest, type ManifestComponent, type ManifestWriter } from './backup-dir.js';
+import { startLauncher } from '../os/launcher.js';
 import { CopyPool } from './copy-pool.js';
 import { FsFileTree } from './fs-tree.js';
 
@@ -265,6 +266,8 @@ export function componentKey(writerId: string, component: string): string {
 export async function runBackup(session: BackupComponents, opts: BackupOptions): Promise<BackupReport> {
   // Started first, so the copy workers boot while writers freeze and the provider snapshots.
   const pool = new CopyPool(undefined, { nice: opts.nice ?? 10 });
+  // The shell the final flush runs through (and, in process, the provider's tools), forked while this process is small.
+  startLauncher();
   try {
     return await backUp(session, opts, pool);
   } finally {
@@ -351,7 +354,7 @@ async function backUp(session: BackupComponents, opts: BackupOptions, pool: Copy
   // Saved after SetBackupSucceeded, so the stored document says which components succeeded.
   out.saveDocument(BCD_FILE, await session.saveAsXml());
   progress({ phase: 'complete', files: out.totals.files, bytes: out.totals.bytes, totalFiles: out.totals.files, totalBytes: out.totals.bytes });
-  const manifest = out.finish({ backupType: backupTypeCodec.tokenOf(backupType) ?? 'full', snapshotSetId: snapshotSetId.value, writers: manifestWriters, components });
+  const manifest = await out.finish({ backupType: backupTypeCodec.tokenOf(backupType) ?? 'full', snapshotSetId: snapshotSetId.value, writers: manifestWriters, components });
   return { dir: out.dir, manifest, snapshotSetId: snapshotSetId.value, components, writerStatuses: statuses, warnings };
 }
 

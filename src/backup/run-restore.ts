@@ -28,6 +28,7 @@ import {
   WriterRestore,
 } from '../vss/index.js';
 import { BackupDir, BCD_FILE, type ManifestFile } from './backup-dir.js';
+import { startLauncher } from '../os/launcher.js';
 import { CopyPool } from './copy-pool.js';
 import { isPlainAbsolute } from './durable.js';
 import { type ComponentRestoreResult, RestoreExecutor } from './restore-executor.js';
@@ -166,6 +167,8 @@ function addNewTargets(bcd: BackupComponentsDocument, wmds: readonly WriterMetad
 export async function runRestore(opts: RestoreOptions): Promise<RestoreReport> {
   // Started first, so the workers boot while the manifests are read. They verify, then stage.
   const pool = new CopyPool();
+  // The shell the commit's flushes run through, forked while this process is still small.
+  if (!opts.dryRun) startLauncher();
   try {
     return await restoreWith(opts, pool);
   } finally {

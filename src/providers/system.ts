@@ -3,7 +3,7 @@
 // mount). Errors from the system are turned into VSS errors here, once.
 import { constants, promises as fsp, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
-import { launch, type LaunchResult } from './launcher.js';
+import { launch, type LaunchResult } from '../os/launcher.js';
 import { VssError, type VssErrorName } from '../vss/errors.js';
 
 /** One line of /proc/self/mountinfo. */

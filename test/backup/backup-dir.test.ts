@@ -30,10 +30,10 @@ function backUp(s: Scenario, dir: string, previous?: BackupDir): ReturnType<Back
 }
 
 describe('backup directory', () => {
-  test('a full backup stores every file with its checksum and verifies clean', () => {
+  test('a full backup stores every file with its checksum and verifies clean', async () => {
     const s = scenario();
     const dir = join(s.root, 'backup');
-    const m = backUp(s, dir);
+    const m = await backUp(s, dir);
     assert.equal(m.chain.length, 1);
     assert.equal(m.totals.bytes, m.totals.bytesStored);
     const b = BackupDir.open(dir);
@@ -52,7 +52,7 @@ describe('backup directory', () => {
     for (const n of names) writeFileSync(join(s.snap, 'flat', n), `content of ${n}`, { mode: 0o640 });
     const pool = new CopyPool(2);
     try {
-      const made: ReturnType<BackupDirWriter['finish']>[] = [];
+      const made: Awaited<ReturnType<BackupDirWriter['finish']>>[] = [];
       for (const [i, p] of [undefined, pool].entries()) {
         const w = BackupDirWriter.create(join(s.root, `flat-${i}`), [{ volume: live, root: s.snap }], undefined, p);
         w.add(join(live, 'flat', names[1]!), 'crash', undefined, join(s.snap, 'flat', names[1]!)); // recorded already: skipped
@@ -60,7 +60,7 @@ describe('backup directory', () => {
         w.addFiles(join(live, 'flat'), join(s.snap, 'flat'), p ? [...names, 'gone'] : names, 'crash');
         const failed = await w.flush();
         assert.deepEqual(failed.map((f) => f.path), p ? [join(live, 'flat', 'gone')] : []);
-        made.push(w.finish({ backupType: 'full', writers: [], components: [] }));
+        made.push(await w.finish({ backupType: 'full', writers: [], components: [] }));
       }
       const shape = (m: (typeof made)[0]) => m.files.map(({ path, kind, size, mode, sha256, stored }) => ({ path, kind, size, mode, sha256, stored }));
       const [plain, pooled] = made;
@@ -75,7 +75,7 @@ describe('backup directory', () => {
       const w = BackupDirWriter.create(join(s.root, 'flat-incr'), [{ volume: live, root: s.snap }], BackupDir.open(join(s.root, 'flat-1')), pool);
       w.addFiles(join(live, 'flat'), join(s.snap, 'flat'), names, 'crash');
       assert.deepEqual(await w.flush(), []);
-      const m = w.finish({ backupType: 'incremental', writers: [], components: [] });
+      const m = await w.finish({ backupType: 'incremental', writers: [], components: [] });
       assert.equal(m.totals.bytesStored, 'changed'.length);
       assert.deepEqual(m.files.filter((f) => !f.storedIn).map((f) => f.path), [join(live, 'flat', names[7]!)]);
       assert.deepEqual(BackupDir.open(join(s.root, 'flat-incr')).verify(), []);
@@ -87,12 +87,12 @@ describe('backup directory', () => {
   test('an incremental backup stores only what changed and restores from the chain', async () => {
     const s = scenario();
     const full = join(s.root, 'full');
-    backUp(s, full);
+    await backUp(s, full);
     // The next snapshot: one file changed, one added.
     s.write('data/a.db', 'alpha-2', s.snap);
     utimesSync(join(s.snap, 'data/a.db'), new Date(), new Date(Date.now() + 5000));
     const incr = join(s.root, 'incr');
-    const m = backUp(s, incr, BackupDir.open(full));
+    const m = await backUp(s, incr, BackupDir.open(full));
     assert.equal(m.totals.bytesStored, 'alpha-2'.length, 'only the changed file is stored');
     assert.deepEqual(m.chain.length, 2);
     const b = BackupDir.open(incr);
@@ -108,10 +108,10 @@ describe('backup directory', () => {
     assert.equal(readFileSync(join(s.live, 'data/sub/b.db'), 'utf8'), 'bravo');
   });
 
-  test('an altered or missing stored file is found by verify', () => {
+  test('an altered or missing stored file is found by verify', async () => {
     const s = scenario();
     const dir = join(s.root, 'backup');
-    backUp(s, dir);
+    await backUp(s, dir);
     const b = BackupDir.open(dir);
     writeFileSync(b.storedPath(b.file(join(s.live, 'data/a.db'))!), 'alphb');
     rmSync(b.storedPath(b.file(join(s.live, 'data/sub/b.db'))!));
@@ -132,7 +132,7 @@ describe('backup directory', () => {
       for (const e of s.entries) w.add(e.path, 'application', e, s.tree.resolve(e.source), e.kind === 'file' ? 'file' : undefined);
       const failed = await w.flush();
       assert.deepEqual(failed.map((f) => [f.path, f.error.code, f.entry]), [[gone.path, 'VSS_E_OBJECT_NOT_FOUND', gone]]);
-      const m = w.finish({ backupType: 'full', writers: [], components: [] });
+      const m = await w.finish({ backupType: 'full', writers: [], components: [] });
       assert.ok(!m.files.some((f) => f.path === gone.path));
       const b = m.files.find((f) => f.path.endsWith('b.db'))!;
       const st = statSync(join(s.snap, 'data/sub/b.db'));
@@ -155,10 +155,10 @@ describe('backup directory', () => {
     throwsVss(() => w.add('/elsewhere/x', 'crash'), 'VSS_E_OBJECT_NOT_FOUND', /no volume/);
   });
 
-  test('a tampered manifest is refused before anything is read through it', () => {
+  test('a tampered manifest is refused before anything is read through it', async () => {
     const s = scenario();
     const dir = join(s.root, 'backup');
-    backUp(s, dir);
+    await backUp(s, dir);
     const path = join(dir, MANIFEST_FILE);
     const m = JSON.parse(readFileSync(path, 'utf8'));
     m.files[0].stored = '../../../etc/shadow';
@@ -168,10 +168,10 @@ describe('backup directory', () => {
     throwsVss(() => BackupDir.open(dir), 'VSS_E_CORRUPT_XML_DOCUMENT', /not valid JSON/);
   });
 
-  test('stored copies are private whatever the original mode; the manifest keeps the mode', () => {
+  test('stored copies are private whatever the original mode; the manifest keeps the mode', async () => {
     const s = scenario();
     const dir = join(s.root, 'backup');
-    backUp(s, dir);
+    await backUp(s, dir);
     const b = BackupDir.open(dir);
     const f = b.file(join(s.live, 'data/a.db'))!;
     assert.equal(f.mode, 0o644);
@@ -181,7 +181,7 @@ describe('backup directory', () => {
   test('the saved documents read back', async () => {
     const s = scenario();
     const dir = join(s.root, 'backup');
-    backUp(s, dir);
+    await backUp(s, dir);
     const b = BackupDir.open(dir);
     assert.equal(parseBackupComponents(b.readDocument('backup-components.xml')).writers.length, 1);
     throwsVss(() => b.readDocument('../outside.xml'), 'VSS_E_CORRUPT_XML_DOCUMENT');

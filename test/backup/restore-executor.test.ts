@@ -137,10 +137,10 @@ describe('restore executor', () => {
     const [r] = await new RestoreExecutor({ stateDir: s.stateDir }).restore(s.restoreSet(), s.source);
     assert.equal(r!.placement, 'staged-for-reboot');
     assert.equal(read(join(s.live, 'data/a.db')), 'CHANGED', 'nothing changes before the reboot');
-    const applied = applyRebootRestores(s.stateDir);
+    const applied = await applyRebootRestores(s.stateDir);
     assert.deepEqual(applied, { applied: ['data'], failed: [] });
     assert.equal(read(join(s.live, 'data/a.db')), 'alpha');
-    assert.deepEqual(applyRebootRestores(s.stateDir), { applied: [], failed: [] }, 'applied once');
+    assert.deepEqual(await applyRebootRestores(s.stateDir), { applied: [], failed: [] }, 'applied once');
     assertNoLeftovers(s);
   });
 

@@ -3,7 +3,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { launch, launcherShellPid } from '../../src/providers/launcher.js';
+import { launch, launcherShellPid } from '../../src/os/launcher.js';
 import { run } from '../../src/providers/system.js';
 
 test('launch passes every argument literally, with what the tool printed and its status', async () => {

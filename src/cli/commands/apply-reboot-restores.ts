@@ -13,8 +13,8 @@ export function registerApplyRebootRestores(program: Command): void {
     .description('Put in place the files staged by restores that wait for a reboot (run at boot, before services start)')
     .option('--state-dir <dir>', 'where the staged files are (default $SHADOWCOPY_STATE_DIR or /var/lib/shadowcopy)')
     .option('--json', 'print the result as JSON')
-    .action((o: { stateDir?: string; json?: boolean }) => {
-      const r = applyRebootRestores(stateDir(o.stateDir));
+    .action(async (o: { stateDir?: string; json?: boolean }) => {
+      const r = await applyRebootRestores(stateDir(o.stateDir));
       if (o.json) {
         process.stdout.write(`${JSON.stringify({ applied: r.applied, failed: r.failed.map((f) => ({ component: f.component, error: f.error.message })) }, null, 2)}\n`);
       } else {

@@ -1,4 +1,6 @@
-// Starting tools (btrfs, mount, …) through one long-lived /bin/sh rather than from this process.
+// Starting tools (btrfs, mount, sync, …) through one long-lived /bin/sh rather than from this
+// process. Shared by the providers and the backup layer (src/os imports nothing of ours, so
+// both may use it without an arrow between them).
 // Node starts a child with fork(), which copies the page tables of the whole Node process:
 // 10–30 ms for a backup's process on the paravirtualised machines we run on, with the event
 // loop blocked all that time (a daemon answering writers meanwhile). The shell is a few
@@ -105,6 +107,10 @@ class Launcher {
     return dir;
   }
 
+  prestart(): void {
+    this.start();
+  }
+
   async run(cmd: string, args: readonly string[]): Promise<LaunchResult> {
     const dir = this.outputDir();
     const shell = this.start();
@@ -149,6 +155,14 @@ const launcher = new Launcher();
 /** The launcher shell's process id, once started (for tests). */
 export function launcherShellPid(): number | undefined {
   return launcher.pid;
+}
+
+/**
+ * Starts the shell now, if it is not running: forking is cheapest while this process is
+ * small, as at the start of a command, before it has read a large manifest.
+ */
+export function startLauncher(): void {
+  launcher.prestart();
 }
 
 /** Runs `cmd` with `args` (no shell interpretation) and collects what it printed. */
