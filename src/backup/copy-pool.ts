@@ -128,9 +128,10 @@ function backup(job) {
 // What a new file gets without asking: owner and group of this thread (or the directory's group
 // when it is set-group-id), and the mode given to open less the umask. A restore sets owner and
 // mode only where they differ: two system calls fewer per file in the usual case, and system
-// calls are most of a small file's cost. The umask is read from /proc for each batch:
-// process.umask() reads it by setting it, which is not safe beside threads creating files.
-// Unknown, it is taken as the widest, so every mode is set.
+// calls are most of a small file's cost. Both are learnt again for each batch: the umask
+// read from /proc (process.umask() reads it by setting it, which is not safe beside threads
+// creating files; unknown, it is taken as the widest, so every mode is set), and each
+// directory's group with one stat.
 const euid = process.geteuid();
 const egid = process.getegid();
 let umask = 0o777;
@@ -195,7 +196,11 @@ function stage(job) {
 }
 const ops = { hash: hashOnly, backup, backupMany, stage };
 parentPort.on('message', ({ id, jobs }) => {
-  if (jobs.some((job) => job.op === 'stage')) readUmask();
+  // A pool may outlive a change of umask or of a directory's group.
+  if (jobs.some((job) => job.op === 'stage')) {
+    readUmask();
+    dirGroup.clear();
+  }
   const results = jobs.map((job) => {
     try { return ops[job.op](job); } catch (e) { return { error: { code: e.code || 'EIO', message: e.message } }; }
   });
