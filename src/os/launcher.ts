@@ -50,6 +50,10 @@ class Launcher {
     return this.shell?.pid;
   }
 
+  get outputDirName(): string | undefined {
+    return this.dir;
+  }
+
   private start(): ChildProcess {
     if (this.shell) return this.shell;
     // A session of its own, and deaf to INT, TERM and HUP: the Ctrl-C or the service stop
@@ -58,6 +62,7 @@ class Launcher {
     const shell = spawn('/bin/sh', [], { stdio: ['pipe', 'pipe', 'ignore'], detached: true });
     shell.stdin!.write("trap '' INT TERM HUP\n");
     this.shell = shell;
+    if (this.dir) this.removeOnShellExit(this.dir);
     shell.stdout!.setEncoding('utf8');
     shell.stdout!.on('data', (chunk: string) => {
       this.buffer += chunk;
@@ -104,7 +109,16 @@ class Launcher {
     const dir = mkdtempSync(join(tmpdir(), 'shadowcopy-launcher-'));
     this.dir = dir;
     process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    if (this.shell) this.removeOnShellExit(dir);
     return dir;
+  }
+
+  /**
+   * The shell removes the directory as it exits, which it does at the end of its stdin: when
+   * this process ends, even killed with SIGKILL, when no 'exit' handler of ours runs.
+   */
+  private removeOnShellExit(dir: string): void {
+    this.shell!.stdin!.write(`trap ${quote(`rm -rf -- ${quote(dir)}`)} EXIT\n`);
   }
 
   prestart(): void {
@@ -155,6 +169,11 @@ const launcher = new Launcher();
 /** The launcher shell's process id, once started (for tests). */
 export function launcherShellPid(): number | undefined {
   return launcher.pid;
+}
+
+/** The directory the tools' output goes to, once made (for tests). */
+export function launcherOutputDir(): string | undefined {
+  return launcher.outputDirName;
 }
 
 /**

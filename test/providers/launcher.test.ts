@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { launch, launcherShellPid } from '../../src/os/launcher.js';
+import { launch, launcherOutputDir, launcherShellPid } from '../../src/os/launcher.js';
 import { run } from '../../src/providers/system.js';
 
 test('launch passes every argument literally, with what the tool printed and its status', async () => {
@@ -69,4 +70,21 @@ test('the launcher shell outlives the INT, TERM and HUP that interrupt a backup;
   await launch('true', []).catch(() => undefined);
   assert.equal((await launch('echo', ['again'])).stdout, 'again\n');
   assert.notEqual(launcherShellPid(), pid);
+});
+
+test('a process killed with SIGKILL leaves no launcher directory behind: its shell removes it on the way out', async () => {
+  // The child starts the shell (so the directory is made after it) and leaves a tool running.
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `
+    import { launch, launcherOutputDir, startLauncher } from ${JSON.stringify(new URL('../../src/os/launcher.ts', import.meta.url).href)};
+    startLauncher();
+    void launch('sleep', ['3']);
+    console.log(launcherOutputDir());
+    setInterval(() => {}, 1000);`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const dir = await new Promise<string>((resolve) => child.stdout.once('data', (d: Buffer) => resolve(d.toString().trim())));
+  assert.ok(existsSync(dir), dir);
+  child.kill('SIGKILL');
+  await new Promise((r) => child.once('exit', r));
+  for (let i = 0; i < 100 && existsSync(dir); i++) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(existsSync(dir), false, `${dir} is still there`);
+  assert.equal(launcherOutputDir() === dir, false);
 });
