@@ -162,11 +162,17 @@ export class BackupDirWriter {
     return this.volumes.find((v) => isWithin(path, v.volume));
   }
 
+  /** `path` relative to its volume `v` ('' for the volume itself). */
+  private static onVolume(path: string, v: VolumeRoot): string {
+    return path === v.volume ? '' : path.slice(v.volume === '/' ? 1 : v.volume.length + 1);
+  }
+
   /** Where a live path is read from now (in the snapshot), or undefined when on no volume of the set. */
   readPath(path: string): string | undefined {
     const v = this.volumeOf(path);
     if (!v) return undefined;
-    return path === v.volume ? v.root : join(v.root, path.slice(v.volume === '/' ? 1 : v.volume.length + 1));
+    const rel = BackupDirWriter.onVolume(path, v);
+    return rel ? join(v.root, rel) : v.root;
   }
 
   has(path: string): boolean {
@@ -233,16 +239,14 @@ export class BackupDirWriter {
    * the records once `flush` has run. Paths already recorded are skipped.
    */
   addFiles(dir: string, readDir: string, names: readonly string[], consistency: Consistency): void {
+    const pathOf = (name: string): string => (dir === '/' ? `/${name}` : `${dir}/${name}`);
     const v = this.volumeOf(dir);
     if (!this.pool || !v) {
-      for (const name of names) {
-        const path = dir === '/' ? `/${name}` : `${dir}/${name}`;
-        if (!this.seen.has(path)) this.add(path, consistency, undefined, `${readDir}/${name}`, 'file');
-      }
+      for (const name of names) if (!this.seen.has(pathOf(name))) this.add(pathOf(name), consistency, undefined, `${readDir}/${name}`, 'file');
       return;
     }
     // The directory's place under files/ (storedName gives a file's, `.content` for a volume's root).
-    const rel = dir === v.volume ? '' : dir.slice(v.volume === '/' ? 1 : v.volume.length + 1);
+    const rel = BackupDirWriter.onVolume(dir, v);
     const storedDir = rel ? `files/${v.key}/${rel}` : `files/${v.key}`;
     let run: { names: string[]; records: ManifestFile[] } = { names: [], records: [] };
     const send = (): void => {
@@ -250,7 +254,7 @@ export class BackupDirWriter {
       run = { names: [], records: [] };
     };
     for (const name of names) {
-      const path = dir === '/' ? `/${name}` : `${dir}/${name}`;
+      const path = pathOf(name);
       if (this.seen.has(path)) continue;
       if (this.previousFiles.has(path)) {
         // Compared with the previous backup's copy first: one by one.
@@ -276,25 +280,14 @@ export class BackupDirWriter {
         const m = r.many;
         if (!m) {
           // The whole job failed (its worker died): every file of it did.
-          for (const f of records) this.failures.push({ path: f.path, error: copyError(r.error ?? { code: 'EIO', message: 'no answer' }, f.path, this.dir) });
+          for (const f of records) this.copyFailed(f, r.error ?? { code: 'EIO', message: 'no answer' });
           return;
         }
         const failed = new Map(m.errors.map(([i, code, message]) => [i, { code, message }]));
         records.forEach((f, i) => {
           const e = failed.get(i);
-          if (e) {
-            this.failures.push({ path: f.path, error: copyError(e, f.path, this.dir) });
-            return;
-          }
-          f.size = m.size[i]!;
-          f.mode = m.mode[i]!;
-          f.uid = m.uid[i]!;
-          f.gid = m.gid[i]!;
-          f.atimeMs = m.atimeMs[i]!;
-          f.mtimeMs = m.mtimeMs[i]!;
-          f.sha256 = m.sha256.slice(i * 64, i * 64 + 64);
-          this.bytes += f.size;
-          this.bytesStored += f.size;
+          if (e) this.copyFailed(f, e);
+          else this.copied(f, m.sha256.slice(i * 64, i * 64 + 64), m.size[i]!, { mode: m.mode[i]!, uid: m.uid[i]!, gid: m.gid[i]!, atimeMs: m.atimeMs[i]!, mtimeMs: m.mtimeMs[i]! });
         });
       }),
     );
@@ -303,8 +296,7 @@ export class BackupDirWriter {
   /** Where a live path's content goes in this backup: `files/<volume-key>/<path on the volume>`. */
   private storedName(path: string): string {
     const v = this.volumeOf(path)!;
-    const rel = path === v.volume ? '' : path.slice(v.volume === '/' ? 1 : v.volume.length + 1);
-    return `files/${v.key}/${rel || '.content'}`;
+    return `files/${v.key}/${BackupDirWriter.onVolume(path, v) || '.content'}`;
   }
 
   /** Backs the file up on the pool; its checksum (and attributes, on the open file) land in `f`. */
@@ -313,23 +305,28 @@ export class BackupDirWriter {
     this.jobs.push(
       this.pool!.submit({ op: 'backup', from: real, to: `${this.dir}/${f.stored!}` }).then((r) => {
         this.pending--;
-        if (r.error) {
-          this.failures.push({ path: f.path, error: copyError(r.error, f.path, this.dir), ...(f.entry ? { entry: f.entry } : {}) });
-          return;
-        }
-        // The file as copied: its size is what was read, the rest as fstat saw it then.
-        const st = r.stat!;
-        f.size = r.size!;
-        f.mode = st.mode;
-        f.uid = st.uid;
-        f.gid = st.gid;
-        f.atimeMs = st.atimeMs;
-        f.mtimeMs = st.mtimeMs;
-        f.sha256 = r.sha256!;
-        this.bytes += f.size;
-        this.bytesStored += f.size;
+        if (r.error) this.copyFailed(f, r.error);
+        else this.copied(f, r.sha256!, r.size!, r.stat!);
       }),
     );
+  }
+
+  /** A copy done on the pool: the file as copied, its size what was read, the rest as fstat saw it then. */
+  private copied(f: ManifestFile, sha256: string, size: number, st: Omit<FileStat, 'size'>): void {
+    f.size = size;
+    f.mode = st.mode;
+    f.uid = st.uid;
+    f.gid = st.gid;
+    f.atimeMs = st.atimeMs;
+    f.mtimeMs = st.mtimeMs;
+    f.sha256 = sha256;
+    this.bytes += size;
+    this.bytesStored += size;
+  }
+
+  /** A copy the pool could not make: the file leaves the backup at `flush`, with its entry. */
+  private copyFailed(f: ManifestFile, e: { code: string; message: string }): void {
+    this.failures.push({ path: f.path, error: copyError(e, f.path, this.dir), ...(f.entry ? { entry: f.entry } : {}) });
   }
 
   /** Files recorded and bytes they hold (all, and stored in this backup); complete after `flush`. */

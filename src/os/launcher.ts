@@ -1,6 +1,7 @@
 // Starting tools (btrfs, mount, sync, …) through one long-lived /bin/sh rather than from this
 // process. Shared by the providers and the backup layer (src/os imports nothing of ours, so
 // both may use it without an arrow between them).
+//
 // Node starts a child with fork(), which copies the page tables of the whole Node process:
 // 10–30 ms for a backup's process on the paravirtualised machines we run on, with the event
 // loop blocked all that time (a daemon answering writers meanwhile). The shell is a few
