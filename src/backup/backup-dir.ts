@@ -526,20 +526,44 @@ export class BackupDir {
     const problems: (VerifyProblem & { i: number })[] = [];
     let done = 0;
     const checks: Promise<void>[] = [];
+    // The files of one stored directory go as one job (up to MANY_FILES of them): the workers answer
+    // by column and this thread handles a run, not each file.
+    let run: { dir: string; names: string[]; at: number[] } | undefined;
+    const send = (): void => {
+      if (!run) return;
+      const { dir, names, at } = run;
+      run = undefined;
+      checks.push(
+        pool.submit({ op: 'hashMany', dir, names }).then((r) => {
+          const c = r.column;
+          const failed = new Set(c ? c.errors.map(([i]) => i) : names.map((_, i) => i));
+          let bytes = 0;
+          at.forEach((fi, i) => {
+            const f = stored[fi]!;
+            const path = `${dir}/${names[i]}`;
+            const p = this.checkStored(f, path, c && !failed.has(i) ? { size: c.size[i]!, sha256: c.sha256!.slice(i * 64, i * 64 + 64) } : undefined);
+            if (p) problems.push({ ...p, i: fi });
+            bytes += c?.size[i] ?? 0;
+          });
+          done += names.length;
+          onProgress?.(done, stored.length, bytes);
+        }),
+      );
+    };
     stored.forEach((f, i) => {
       const path = this.storedPathOrProblem(f);
       if (typeof path !== 'string') {
         problems.push({ ...path, i });
         return;
       }
-      checks.push(
-        pool.submit({ op: 'hash', from: path }).then((r) => {
-          onProgress?.(++done, stored.length, r.size ?? 0);
-          const p = this.checkStored(f, path, r.error ? undefined : { size: r.size!, sha256: r.sha256! });
-          if (p) problems.push({ ...p, i });
-        }),
-      );
+      const cut = path.lastIndexOf('/');
+      const dir = path.slice(0, cut);
+      if (run && (run.dir !== dir || run.names.length >= MANY_FILES)) send();
+      run ??= { dir, names: [], at: [] };
+      run.names.push(path.slice(cut + 1));
+      run.at.push(i);
     });
+    send();
     pool.flush();
     await Promise.all(checks);
     // In manifest order, whatever order the workers answered in.

@@ -18,8 +18,6 @@ export interface FileStat {
 }
 
 export type CopyJob =
-  /** Read `from` and hash it (verifying a stored copy). */
-  | { op: 'hash'; from: string }
   /**
    * Back up one regular file: stat it on the open descriptor, copy it to `to` (mode 0600,
    * parent directories made) and hash it, reading it once. Anything but a regular file fails.
@@ -31,15 +29,20 @@ export type CopyJob =
    * walks the tree spends almost nothing per file.
    */
   | { op: 'backupMany'; fromDir: string; toDir: string; names: string[] }
+  /** Read and hash several files (`dir/name`: verifying stored copies), answered by column. */
+  | { op: 'hashMany'; dir: string; names: string[] }
   /**
-   * Stage one restored file: a new file `to` (which must not exist) with `from`'s content,
-   * then owner (when given), mode and times set on it. Its directory must exist.
+   * Stage restored files into one existing directory, given by column: each a new file
+   * `toDir/names[i]` (which must not exist) with `from[i]`'s content, then owner (`uid[i]`,
+   * `gid[i]`; -1: what a new file gets), mode and times set on it. Answered by column; a file
+   * that fails fails alone.
    */
-  | { op: 'stage'; from: string; to: string; mode: number; uid?: number; gid?: number; atimeMs: number; mtimeMs: number };
+  | { op: 'stageMany'; toDir: string; names: string[]; from: string[]; mode: number[]; uid: number[]; gid: number[]; atimeMs: number[]; mtimeMs: number[] };
 
 export interface CopyResult {
+  /** For `backup`: the checksum of what was read. */
   sha256?: string;
-  /** Bytes read. */
+  /** For `backup`: bytes read. */
   size?: number;
   /** For `backup`: the file's attributes. */
   stat?: FileStat;
@@ -47,6 +50,18 @@ export interface CopyResult {
   error?: { code: string; message: string };
   /** For `backupMany`: what `backup` gives, by column, one row per name. */
   many?: ManyResult;
+  /** For `hashMany` (checksums and sizes) and `stageMany` (sizes): one row per name. */
+  column?: ColumnResult;
+}
+
+/** The answer of `hashMany` and `stageMany`. */
+export interface ColumnResult {
+  /** `hashMany`: the checksums one after the other, 64 hex digits each (zeros for a failed file). */
+  sha256?: string;
+  /** Bytes read of each file (0 for a failed one). */
+  size: number[];
+  /** The files that failed: index into `names`, errno code and message. */
+  errors: [index: number, code: string, message: string][];
 }
 
 export interface ManyResult {
@@ -92,8 +107,8 @@ function pump(src, dst, hash) {
   }
   return size;
 }
-function hashOnly(job) {
-  const src = fs.openSync(job.from, O_RDONLY);
+function hashOne(from) {
+  const src = fs.openSync(from, O_RDONLY);
   try {
     const hash = createHash('sha256');
     const size = pump(src, undefined, hash);
@@ -153,27 +168,51 @@ function groupOfNewFileIn(dir) {
   }
   return g;
 }
-function backupMany(job) {
-  const n = job.names.length;
-  const r = { sha256: '', size: new Array(n).fill(0), mode: new Array(n).fill(0), uid: new Array(n).fill(0), gid: new Array(n).fill(0), atimeMs: new Array(n).fill(0), mtimeMs: new Array(n).fill(0), errors: [] };
-  for (let i = 0; i < n; i++) {
+// Runs one(i) for each name of a many-file job into the columns r; a file that fails fails
+// alone: its row keeps zeros (64 of them in the checksums, when r has them).
+function eachName(job, r, one) {
+  for (let i = 0; i < job.names.length; i++) {
     try {
-      const one = backup({ from: job.fromDir + '/' + job.names[i], to: job.toDir + '/' + job.names[i] });
-      r.sha256 += one.sha256;
-      r.size[i] = one.size;
-      r.mode[i] = one.stat.mode;
-      r.uid[i] = one.stat.uid;
-      r.gid[i] = one.stat.gid;
-      r.atimeMs[i] = one.stat.atimeMs;
-      r.mtimeMs[i] = one.stat.mtimeMs;
+      one(i);
     } catch (e) {
-      r.sha256 += '0'.repeat(64);
+      if (r.sha256 !== undefined) r.sha256 += '0'.repeat(64);
       r.errors.push([i, e.code || 'EIO', e.message]);
     }
   }
-  return { many: r };
+  return r;
 }
-function stage(job) {
+const zeros = (n) => new Array(n).fill(0);
+function backupMany(job) {
+  const n = job.names.length;
+  const r = { sha256: '', size: zeros(n), mode: zeros(n), uid: zeros(n), gid: zeros(n), atimeMs: zeros(n), mtimeMs: zeros(n), errors: [] };
+  return { many: eachName(job, r, (i) => {
+    const one = backup({ from: job.fromDir + '/' + job.names[i], to: job.toDir + '/' + job.names[i] });
+    r.sha256 += one.sha256;
+    r.size[i] = one.size;
+    r.mode[i] = one.stat.mode;
+    r.uid[i] = one.stat.uid;
+    r.gid[i] = one.stat.gid;
+    r.atimeMs[i] = one.stat.atimeMs;
+    r.mtimeMs[i] = one.stat.mtimeMs;
+  }) };
+}
+function hashMany(job) {
+  const r = { sha256: '', size: zeros(job.names.length), errors: [] };
+  return { column: eachName(job, r, (i) => {
+    const one = hashOne(job.dir + '/' + job.names[i]);
+    r.sha256 += one.sha256;
+    r.size[i] = one.size;
+  }) };
+}
+function stageMany(job) {
+  const r = { size: zeros(job.names.length), errors: [] };
+  return { column: eachName(job, r, (i) => {
+    const uid = job.uid[i];
+    const gid = job.gid[i];
+    r.size[i] = stageOne({ from: job.from[i], to: job.toDir + '/' + job.names[i], mode: job.mode[i], uid: uid < 0 ? undefined : uid, gid: gid < 0 ? undefined : gid, atimeMs: job.atimeMs[i], mtimeMs: job.mtimeMs[i] }).size;
+  }) };
+}
+function stageOne(job) {
   const src = fs.openSync(job.from, O_RDONLY);
   let dst;
   try {
@@ -194,10 +233,10 @@ function stage(job) {
     if (dst !== undefined) fs.closeSync(dst);
   }
 }
-const ops = { hash: hashOnly, backup, backupMany, stage };
+const ops = { hashMany, backup, backupMany, stageMany };
 parentPort.on('message', ({ id, jobs }) => {
   // A pool may outlive a change of umask or of a directory's group.
-  if (jobs.some((job) => job.op === 'stage')) {
+  if (jobs.some((job) => job.op === 'stageMany')) {
     readUmask();
     dirGroup.clear();
   }
@@ -265,7 +304,7 @@ export class CopyPool {
     return new Promise((done) => {
       this.open.push({ job, done });
       // A job of many files is a batch of its own, so the workers share them evenly.
-      if (this.open.length >= BATCH || job.op === 'backupMany') this.seal();
+      if (this.open.length >= BATCH || job.op.endsWith('Many')) this.seal();
     });
   }
 

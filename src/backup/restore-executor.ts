@@ -463,27 +463,13 @@ async function applyComponent(stateDir: string, component: string, writes: Plann
   }
 }
 
-/** The same, with whole-file copies staged on the pool's workers (content, owner, mode and times in one job each). */
+/** The same, with whole-file copies staged on the pool's workers (content, owner, mode and times), the files of a directory in one job. */
 async function applyComponentOnPool(stateDir: string, component: string, writes: PlannedWrite[], files: readonly RestoreFile[], source: RestoreSource, pool: CopyPool, onFileStaged?: (bytes: number) => void): Promise<{ files: number; bytes: number }> {
   const a = beginApply(stateDir, component, writes, files);
   try {
     for (const d of a.dirsToMake) mkdirSync(d);
     const onPool = a.fileWrites.filter(({ w }) => w.entry.kind === 'file' && w.via !== 'directed');
-    const jobs: CopyJob[] = onPool.map(({ w, staged }) => {
-      const attrs = source.attributes?.(w.entry);
-      return {
-        op: 'stage',
-        from: source.contentPath(w.entry),
-        to: staged,
-        mode: w.entry.mode,
-        ...(attrs?.uid !== undefined ? { uid: attrs.uid, ...(attrs.gid !== undefined ? { gid: attrs.gid } : {}) } : {}),
-        atimeMs: attrs?.atimeMs ?? w.entry.mtimeMs,
-        mtimeMs: w.entry.mtimeMs,
-      };
-    });
-    const results = pool.run(jobs, (r, i) => {
-      if (!r.error) onFileStaged?.(onPool[i]!.w.entry.size);
-    });
+    const results = stageOnPool(onPool, source, pool, onFileStaged);
     // Symlinks and directed (range) restores, meanwhile, here.
     const here = new Set(onPool);
     let thrown: unknown;
@@ -497,15 +483,66 @@ async function applyComponentOnPool(stateDir: string, component: string, writes:
       thrown = e;
     }
     // Every job has finished before anything is rolled back: none can stage a file after.
-    const failed = (await results).find((r) => r.error);
+    const failed = await results;
     if (thrown !== undefined) throw thrown;
-    if (failed) throw Object.assign(new Error(failed.error!.message), { code: failed.error!.code });
+    if (failed) throw Object.assign(new Error(failed.message), { code: failed.code });
     for (const { w } of onPool) a.bytes += w.entry.size;
     return await commitApply(a, source);
   } catch (e) {
     abandonApply(a);
     throw e;
   }
+}
+
+/** Files of one directory staged in one pool job. */
+const STAGE_RUN = 64;
+
+/**
+ * Stages whole-file copies on the pool, the files of one staged directory in one job each
+ * (content, owner, mode and times), so this thread handles runs, not files. Resolves when
+ * every job has finished, with the first failure or undefined.
+ */
+async function stageOnPool(files: readonly { w: PlannedWrite; staged: string }[], source: RestoreSource, pool: CopyPool, onFileStaged?: (bytes: number) => void): Promise<{ code: string; message: string } | undefined> {
+  const jobs: Promise<{ code: string; message: string } | undefined>[] = [];
+  let run: Extract<CopyJob, { op: 'stageMany' }> | undefined;
+  let sizes: number[] = [];
+  const send = (): void => {
+    if (!run) return;
+    const job = run;
+    const bytes = sizes;
+    run = undefined;
+    sizes = [];
+    jobs.push(
+      pool.submit(job).then((r) => {
+        const c = r.column;
+        if (!c) return r.error ?? { code: 'EIO', message: 'no answer from a copy worker' };
+        const failed = new Set(c.errors.map(([i]) => i));
+        bytes.forEach((b, i) => {
+          if (!failed.has(i)) onFileStaged?.(b);
+        });
+        const e = c.errors[0];
+        return e ? { code: e[1], message: e[2] } : undefined;
+      }),
+    );
+  };
+  for (const { w, staged } of files) {
+    const cut = staged.lastIndexOf('/');
+    const toDir = staged.slice(0, cut);
+    if (run && (run.toDir !== toDir || run.names.length >= STAGE_RUN)) send();
+    run ??= { op: 'stageMany', toDir, names: [], from: [], mode: [], uid: [], gid: [], atimeMs: [], mtimeMs: [] };
+    const attrs = source.attributes?.(w.entry);
+    run.names.push(staged.slice(cut + 1));
+    run.from.push(source.contentPath(w.entry));
+    run.mode.push(w.entry.mode);
+    run.uid.push(attrs?.uid ?? -1);
+    run.gid.push(attrs?.uid !== undefined ? (attrs.gid ?? -1) : -1);
+    run.atimeMs.push(attrs?.atimeMs ?? w.entry.mtimeMs);
+    run.mtimeMs.push(w.entry.mtimeMs);
+    sizes.push(w.entry.size);
+  }
+  send();
+  pool.flush();
+  return (await Promise.all(jobs)).find((e) => e !== undefined);
 }
 
 /** Plans the directories to make and the staged names, then makes the journal durable: nothing is touched before. */

@@ -121,6 +121,39 @@ describe('backup directory', () => {
     assert.match(problems.find((p) => p.path.endsWith('b.db'))!.problem, /missing/);
   });
 
+  test('on a pool, verification finds what verify finds, in manifest order, over runs of many files of one directory', async () => {
+    const s = scenario();
+    const dir = join(s.root, 'backup');
+    mkdirSync(join(s.snap, 'many'));
+    const w = BackupDirWriter.create(dir, [{ volume: s.live, root: s.snap }]);
+    // 150 files of one directory: three pool jobs (64, 64, 22), then the scenario's files.
+    for (let i = 0; i < 150; i++) {
+      writeFileSync(join(s.snap, 'many', `f${i}`), `content ${i}`);
+      w.add(join(s.live, 'many', `f${i}`), 'crash', undefined, join(s.snap, 'many', `f${i}`), 'file');
+    }
+    for (const e of s.entries) w.add(e.path, 'application', e, s.tree.resolve(e.source));
+    await w.finish({ backupType: 'full', writers: [], components: [] });
+    const b = BackupDir.open(dir);
+    const stored = (path: string): string => b.storedPath(b.file(path)!);
+    writeFileSync(stored(join(s.live, 'many/f3')), 'content X'); // same size, other bytes
+    writeFileSync(stored(join(s.live, 'many/f70')), 'short');
+    rmSync(stored(join(s.live, 'many/f149')));
+    rmSync(stored(join(s.live, 'data/a.db')));
+    const pool = new CopyPool(2);
+    try {
+      const seen: number[] = [];
+      const problems = await b.verifyWith(pool, (done) => seen.push(done));
+      assert.deepEqual(problems, b.verify());
+      assert.deepEqual(problems.map((p) => p.path), ['many/f3', 'many/f70', 'many/f149', 'data/a.db'].map((p) => join(s.live, p)));
+      assert.match(problems[0]!.problem, /does not match its checksum/);
+      assert.match(problems[1]!.problem, /has 5 bytes, the manifest says 10/);
+      assert.match(problems[2]!.problem, /missing/);
+      assert.equal(seen.at(-1), b.manifest.files.filter((f) => f.kind === 'file').length, 'progress reaches every file');
+    } finally {
+      await pool.close();
+    }
+  });
+
   test('on a pool: attributes taken on the open file; a file that cannot be copied leaves the backup with its entry', async () => {
     const s = scenario();
     const pool = new CopyPool(2);

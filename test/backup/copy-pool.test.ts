@@ -1,6 +1,6 @@
 // The copy pool's jobs: a backup copy hashes and stats on the open file, refuses what is
-// not a regular file (a FIFO must not hang it), and a staged restore file gets its
-// owner, mode and times from the job.
+// not a regular file (a FIFO must not hang it), a stored copy's checksum is read back, and a
+// staged restore file gets its owner, mode and times from the job.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -55,24 +55,25 @@ test('backupMany: the files of one directory in one job, answered by column; a F
   assert.equal(statSync(join(root, 'many-out/x/a')).mode & 0o777, 0o600, 'stored copies are private');
 });
 
-test('stage: a new file with the given mode and times; an existing name is never overwritten', async () => {
+test('stageMany: new files with the given mode and times, answered by column; an existing name is never overwritten and fails alone', async () => {
   writeFileSync(join(root, 'src'), 'content');
   writeFileSync(join(root, 'taken'), 'keep');
-  const [ok, taken] = await pool.run([
-    { op: 'stage', from: join(root, 'src'), to: join(root, 'staged'), mode: 0o4751, atimeMs: 3_000_000, mtimeMs: 4_000_000 },
-    { op: 'stage', from: join(root, 'src'), to: join(root, 'taken'), mode: 0o644, atimeMs: 0, mtimeMs: 0 },
+  const [r] = await pool.run([
+    { op: 'stageMany', toDir: root, names: ['staged', 'taken', 'after'], from: [join(root, 'src'), join(root, 'src'), join(root, 'src')], mode: [0o4751, 0o644, 0o640], uid: [-1, -1, -1], gid: [-1, -1, -1], atimeMs: [3_000_000, 0, 5_000_000], mtimeMs: [4_000_000, 0, 6_000_000] },
   ]);
-  assert.equal(ok!.error, undefined);
+  const c = r!.column!;
+  assert.deepEqual(c.errors.map(([i, code]) => [i, code]), [[1, 'EEXIST']]);
+  assert.deepEqual(c.size, [7, 0, 7]);
   const st = statSync(join(root, 'staged'));
   assert.equal(st.mode & 0o7777, 0o4751);
   assert.equal(st.mtimeMs, 4_000_000);
   assert.equal(st.atimeMs, 3_000_000);
   assert.equal(readFileSync(join(root, 'staged'), 'utf8'), 'content');
-  assert.equal(taken!.error?.code, 'EEXIST');
   assert.equal(readFileSync(join(root, 'taken'), 'utf8'), 'keep');
+  assert.equal(statSync(join(root, 'after')).mtimeMs, 6_000_000, 'the files after a failed one are staged');
 });
 
-test('stage: owner and mode are right whether or not they differ from what a new file gets (umask, set-group-id directory, other owner)', { skip: process.getuid?.() === 0 ? false : 'needs root to give files other owners' }, async () => {
+test('stageMany: owner and mode are right whether or not they differ from what a new file gets (umask, set-group-id directory, other owner)', { skip: process.getuid?.() === 0 ? false : 'needs root to give files other owners' }, async () => {
   const dir = join(root, 'owners');
   const sgid = join(dir, 'sgid');
   mkdirSync(sgid, { recursive: true });
@@ -96,8 +97,23 @@ test('stage: owner and mode are right whether or not they differ from what a new
   ];
   const previous = process.umask(0o022);
   try {
-    const results = await pool.run(cases.map((c) => ({ op: 'stage' as const, from: join(root, 'src'), to: c.to, mode: c.mode, ...(c.uid !== undefined ? { uid: c.uid, gid: c.gid! } : {}), atimeMs: 0, mtimeMs: 0 })));
-    results.forEach((r, i) => assert.equal(r.error, undefined, cases[i]!.to));
+    // One job per directory, as the restore sends them.
+    const jobs = [dir, sgid].map((toDir) => {
+      const here = cases.filter((c) => c.to.startsWith(`${toDir}/`) && !c.to.slice(toDir.length + 1).includes('/'));
+      return {
+        op: 'stageMany' as const,
+        toDir,
+        names: here.map((c) => c.to.slice(toDir.length + 1)),
+        from: here.map(() => join(root, 'src')),
+        mode: here.map((c) => c.mode),
+        uid: here.map((c) => c.uid ?? -1),
+        gid: here.map((c) => c.gid ?? -1),
+        atimeMs: here.map(() => 0),
+        mtimeMs: here.map(() => 0),
+      };
+    });
+    assert.equal(jobs[0]!.names.length + jobs[1]!.names.length, cases.length);
+    for (const r of await pool.run(jobs)) assert.deepEqual(r.column?.errors, []);
   } finally {
     process.umask(previous);
   }
@@ -107,13 +123,17 @@ test('stage: owner and mode are right whether or not they differ from what a new
   }
 });
 
-test('hash: checksum and size; jobs after close fail instead of hanging', async () => {
-  const [h] = await pool.run([{ op: 'hash', from: join(root, 'src') }]);
-  assert.equal(h!.sha256, createHash('sha256').update('content').digest('hex'));
-  assert.equal(h!.size, 7);
+test('hashMany: checksums and sizes by column, a missing file failing alone; jobs after close fail instead of hanging', async () => {
+  const [h] = await pool.run([{ op: 'hashMany', dir: root, names: ['src', 'nothing', 'big'] }]);
+  const c = h!.column!;
+  assert.equal(c.sha256!.slice(0, 64), createHash('sha256').update('content').digest('hex'));
+  assert.equal(c.sha256!.slice(64, 128), '0'.repeat(64));
+  assert.equal(c.sha256!.slice(128), createHash('sha256').update(Buffer.alloc(3 << 20, 7)).digest('hex'));
+  assert.deepEqual(c.size, [7, 0, 3 << 20]);
+  assert.deepEqual(c.errors.map(([i, code]) => [i, code]), [[1, 'ENOENT']]);
   const closed = new CopyPool(1);
   await closed.close();
-  const [r] = await closed.run([{ op: 'hash', from: join(root, 'src') }]);
+  const [r] = await closed.run([{ op: 'hashMany', dir: root, names: ['src'] }]);
   assert.equal(r!.error?.code, 'EWORKER');
 });
 
@@ -125,7 +145,7 @@ test('nice: the workers, and only they, run at the niceness asked for (Linux)', 
   const before = new Set(readdirSync('/proc/self/task'));
   const niced = new CopyPool(2, { nice: 7 });
   try {
-    await niced.run([{ op: 'hash', from: join(root, 'big') }]);
+    await niced.run([{ op: 'hashMany', dir: root, names: ['big'] }]);
     // Each worker sets its niceness as it boots: wait (a while at most) until both have.
     let nices: number[] = [];
     for (let i = 0; i < 100; i++) {
