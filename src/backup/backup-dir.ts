@@ -536,12 +536,13 @@ export class BackupDir {
       checks.push(
         pool.submit({ op: 'hashMany', dir, names }).then((r) => {
           const c = r.column;
-          const failed = new Set(c ? c.errors.map(([i]) => i) : names.map((_, i) => i));
+          // A job with no answer (its worker died) failed for each of its files.
+          const failed = new Map(c ? c.errors.map(([i, code, message]) => [i, { code, message }]) : names.map((_, i) => [i, r.error ?? { code: 'EIO', message: 'no answer' }]));
           let bytes = 0;
           at.forEach((fi, i) => {
             const f = stored[fi]!;
             const path = `${dir}/${names[i]}`;
-            const p = this.checkStored(f, path, c && !failed.has(i) ? { size: c.size[i]!, sha256: c.sha256!.slice(i * 64, i * 64 + 64) } : undefined);
+            const p = this.checkStored(f, path, failed.get(i) ?? { size: c!.size[i]!, sha256: c!.sha256!.slice(i * 64, i * 64 + 64) });
             if (p) problems.push({ ...p, i: fi });
             bytes += c?.size[i] ?? 0;
           });
@@ -579,9 +580,11 @@ export class BackupDir {
     }
   }
 
-  /** What was measured of the stored copy at `path` (undefined: not there) against the manifest. */
-  private checkStored(f: ManifestFile, path: string, m: { size: number; sha256: string } | undefined): VerifyProblem | undefined {
-    if (!m) return { path: f.path, problem: `its stored copy ${path} is missing` };
+  /** What was measured of the stored copy at `path` (or why it could not be read) against the manifest. */
+  private checkStored(f: ManifestFile, path: string, m: { size: number; sha256: string } | { code: string; message: string }): VerifyProblem | undefined {
+    if ('code' in m) {
+      return { path: f.path, problem: m.code === 'ENOENT' ? `its stored copy ${path} is missing` : `its stored copy ${path} could not be read (${m.code}: ${m.message})` };
+    }
     if (m.size !== f.size) return { path: f.path, problem: `its stored copy has ${m.size} bytes, the manifest says ${f.size}` };
     if (m.sha256 !== f.sha256) return { path: f.path, problem: 'its stored copy does not match its checksum: it was altered or damaged' };
     return undefined;
@@ -610,26 +613,24 @@ export class BackupDir {
   }
 }
 
-function hashFile(path: string, buf: Buffer): { size: number; sha256: string } | undefined {
-  let fd: number;
+function hashFile(path: string, buf: Buffer): { size: number; sha256: string } | { code: string; message: string } {
+  let fd: number | undefined;
   try {
     fd = openSync(path, 'r');
-  } catch {
-    return undefined;
-  }
-  const hash = createHash('sha256');
-  let size = 0;
-  try {
+    const hash = createHash('sha256');
+    let size = 0;
     for (;;) {
       const n = readSync(fd, buf, 0, buf.length, null);
       if (n === 0) break;
       hash.update(buf.subarray(0, n));
       size += n;
     }
+    return { size, sha256: hash.digest('hex') };
+  } catch (e) {
+    return { code: (e as NodeJS.ErrnoException).code ?? 'EIO', message: (e as Error).message };
   } finally {
-    closeSync(fd);
+    if (fd !== undefined) closeSync(fd);
   }
-  return { size, sha256: hash.digest('hex') };
 }
 
 /** The manifest is untrusted: its shape and every path in it are checked before use. */

@@ -139,15 +139,18 @@ describe('backup directory', () => {
     writeFileSync(stored(join(s.live, 'many/f70')), 'short');
     rmSync(stored(join(s.live, 'many/f149')));
     rmSync(stored(join(s.live, 'data/a.db')));
+    rmSync(stored(join(s.live, 'many/f100')));
+    mkdirSync(stored(join(s.live, 'many/f100'))); // there, but cannot be read
     const pool = new CopyPool(2);
     try {
       const seen: number[] = [];
       const problems = await b.verifyWith(pool, (done) => seen.push(done));
       assert.deepEqual(problems, b.verify());
-      assert.deepEqual(problems.map((p) => p.path), ['many/f3', 'many/f70', 'many/f149', 'data/a.db'].map((p) => join(s.live, p)));
+      assert.deepEqual(problems.map((p) => p.path), ['many/f3', 'many/f70', 'many/f100', 'many/f149', 'data/a.db'].map((p) => join(s.live, p)));
       assert.match(problems[0]!.problem, /does not match its checksum/);
       assert.match(problems[1]!.problem, /has 5 bytes, the manifest says 10/);
-      assert.match(problems[2]!.problem, /missing/);
+      assert.match(problems[2]!.problem, /could not be read \(EISDIR: /);
+      assert.match(problems[3]!.problem, /is missing/);
       assert.equal(seen.at(-1), b.manifest.files.filter((f) => f.kind === 'file').length, 'progress reaches every file');
     } finally {
       await pool.close();
