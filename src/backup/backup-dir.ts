@@ -242,7 +242,10 @@ export class BackupDirWriter {
     const pathOf = (name: string): string => (dir === '/' ? `/${name}` : `${dir}/${name}`);
     const v = this.volumeOf(dir);
     if (!this.pool || !v) {
-      for (const name of names) if (!this.seen.has(pathOf(name))) this.add(pathOf(name), consistency, undefined, `${readDir}/${name}`, 'file');
+      for (const name of names) {
+        const path = pathOf(name);
+        if (!this.seen.has(path)) this.add(path, consistency, undefined, `${readDir}/${name}`, 'file');
+      }
       return;
     }
     // The directory's place under files/ (storedName gives a file's, `.content` for a volume's root).
