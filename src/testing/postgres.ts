@@ -188,12 +188,25 @@ export class PgServer {
     const opts = [`-k ${this.socketDir}`, `-p ${this.port}`, "-c listen_addresses=''"];
     for (const [k, v] of Object.entries(this.settings)) opts.push(`-c ${k}=${v}`);
     liveServers.add(this);
+    // A restored data directory starts in archive recovery; pg_ctl -w returns once it takes
+    // (read-only) connections, which may be before recovery ends and the server takes writes.
+    const recovering = existsSync(join(this.dataDir, 'recovery.signal'));
     const r = runPgTool(this.tools, 'pg_ctl', ['-D', this.dataDir, '-l', this.logFile, '-w', '-t', '120', '-o', opts.join(' '), 'start']);
     if (r.status !== 0) {
       liveServers.delete(this);
       throw new Error(`pg_ctl start on ${this.dataDir} failed (exit ${r.status}): ${r.stderr.trim()}\n--- server log ---\n${this.log()}`);
     }
     this.running = true;
+    if (recovering) this.waitForRecoveryEnd();
+  }
+
+  /** Waits (120 s at most) until the server has left recovery and takes writes. */
+  private waitForRecoveryEnd(): void {
+    const tick = new Int32Array(new SharedArrayBuffer(4));
+    for (let waited = 0; this.psql('SELECT pg_is_in_recovery()') !== 'f'; waited += 50) {
+      if (waited >= 120_000) throw new Error(`${this.dataDir} is still in recovery after 120 s\n--- server log ---\n${this.log()}`);
+      Atomics.wait(tick, 0, 0, 50);
+    }
   }
 
   /** The server's log so far ('' if it wrote none). */
